@@ -1,0 +1,94 @@
+"""Instructor commands: `python -m grader {student,solution,samples,autograde,grades,demo}`."""
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from grader.course import ROOT, Course, CourseError, load_settings
+from grader.report import format_table, scores
+from grader.runner import make_runner
+from grader.samples import SAMPLES, build_submission
+
+
+def export_library():
+    "Regenerate `dlcourse/` from `nbs/` with nbdev."
+    subprocess.run([str(Path(sys.executable).with_name("nbdev-export"))], cwd=ROOT, check=True)
+
+
+def submitted_students(course):
+    folder = course.root / "submitted"
+    return sorted(p.name for p in folder.iterdir() if (p / course.settings.assignment_id).is_dir()) \
+        if folder.exists() else []
+
+
+def build_samples(course, names):
+    unknown = [n for n in names if n not in SAMPLES]
+    if unknown:
+        raise CourseError(f"unknown samples {unknown}; grader/samples.py defines {sorted(SAMPLES)}")
+    for name in names:
+        shutil.rmtree(course.submitted(name), ignore_errors=True)
+        build_submission(course, SAMPLES[name])
+
+
+def autograde_and_report(course, students):
+    errors = make_runner(course).grade(students)
+    for student, err in errors.items():
+        if err:
+            print(f"\n{student}: autograding failed:\n{err}", file=sys.stderr)
+    print()
+    print(format_table(scores(course, students), course.settings.parts))
+    print(f"\nnbgrader export: {course.export_grades().relative_to(ROOT)}")
+    return errors
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("student", help="build the student version in grader/release/")
+    sub.add_parser("solution", help="build the solution version (no hidden tests) in grader/solution/")
+    sub.add_parser("samples", help="write the sample submissions named in settings.ini to grader/submitted/")
+    p = sub.add_parser("autograde", help="autograde submissions in grader/submitted/, then report and export")
+    p.add_argument("students", nargs="*", help="student ids (default: every submission)")
+    sub.add_parser("grades", help="print the grade table and write grader/grades.csv")
+    sub.add_parser("demo", help="the whole loop on the sample submissions")
+    args = parser.parse_args(argv)
+
+    try:
+        course = Course(load_settings())
+        if args.command == "student":
+            print(f"student version: {course.student_version().relative_to(ROOT)}")
+        elif args.command == "solution":
+            print(f"solution version: {course.solution_version().relative_to(ROOT)}")
+        elif args.command == "samples":
+            build_samples(course, course.settings.samples)
+        elif args.command == "autograde":
+            students = args.students or submitted_students(course)
+            if not students:
+                raise CourseError(f"nothing to grade: put submissions in {course.root / 'submitted'}/<student>/"
+                                  f"{course.settings.assignment_id}/")
+            return 1 if any(autograde_and_report(course, students).values()) else 0
+        elif args.command == "grades":
+            print(format_table(scores(course, submitted_students(course)), course.settings.parts))
+            print(f"\nnbgrader export: {course.export_grades().relative_to(ROOT)}")
+        elif args.command == "demo":
+            start = time.time()
+            print("1/4 exporting the library from nbs/ (nbdev-export)")
+            export_library()
+            print("2/4 building the student version (nbgrader generate_assignment)")
+            course.student_version()
+            print(f"3/4 writing {len(course.settings.samples)} sample submissions")
+            build_samples(course, course.settings.samples)
+            print("4/4 autograding them (nbgrader autograde)")
+            errors = autograde_and_report(course, list(course.settings.samples))
+            print(f"\ndone in {time.time() - start:.0f} s")
+            return 1 if any(errors.values()) else 0
+    except CourseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

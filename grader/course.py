@@ -1,0 +1,212 @@
+"""The nbgrader course in `grader/`, driven by `settings.ini`.
+
+One chapter notebook in `nbs/` is the nbgrader *source* notebook of one part. From it we build
+the student version (`release/`), the solution version (`solution/`), autograde what lies in
+`submitted/` and export `grades.csv`, all with nbgrader's own command-line tools.
+"""
+import configparser
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from dlcourse.authoring import HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, remove_hidden_tests, solution_lines
+
+ROOT = Path(__file__).resolve().parent.parent
+COURSE_DIR = ROOT / "grader"
+NBS_DIR = ROOT / "nbs"
+
+
+class CourseError(Exception):
+    "A problem the instructor has to fix; the message says what to do."
+
+
+@dataclass(frozen=True)
+class Settings:
+    course_id: str
+    assignment_id: str
+    parts: tuple
+    student_package: str
+    cell_timeout: int
+    notebook_timeout: int
+    kernel: str
+    runner: str
+    max_output_lines: int
+    samples: tuple
+
+
+def load_settings(path=ROOT / "settings.ini") -> Settings:
+    "Read and check the course settings."
+    cfg = configparser.ConfigParser(inline_comment_prefixes=("#",))
+    if not cfg.read(path):
+        raise CourseError(f"{path} is missing: it holds the course and grading settings")
+    try:
+        course, grading, demo = cfg["course"], cfg["grading"], cfg["demo"]
+        settings = Settings(
+            course_id=course["course_id"],
+            assignment_id=course["assignment_id"],
+            parts=tuple(course["parts"].split()),
+            student_package=course["student_package"],
+            cell_timeout=grading.getint("cell_timeout"),
+            notebook_timeout=grading.getint("notebook_timeout"),
+            kernel=grading["kernel"],
+            runner=grading["runner"],
+            max_output_lines=grading.getint("max_output_lines"),
+            samples=tuple(demo["samples"].split()),
+        )
+    except (KeyError, ValueError) as e:
+        raise CourseError(f"{path}: missing or malformed setting {e}; see the comments in the file") from e
+    missing = [p for p in settings.parts if not (NBS_DIR / f"{p}.ipynb").exists()]
+    if missing:
+        raise CourseError(f"{path}: parts {missing} have no notebook in {NBS_DIR}")
+    return settings
+
+
+NBGRADER_CONFIG = """\
+# Generated from settings.ini by `python -m grader`: edit settings.ini, not this file.
+from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearOutput, IncludeHeaderFooter, LockCells
+
+c = get_config()
+c.CourseDirectory.course_id = {course_id!r}
+c.CourseDirectory.root = {root!r}
+c.Execute.timeout = {cell_timeout}
+c.Execute.kernel_name = {kernel!r}
+c.LimitOutput.max_lines = {max_output_lines}
+# The solution version is shown to students after the deadline: no hidden tests in it, no need to run it.
+c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests]
+"""
+
+STUDENT_PYPROJECT = """\
+# Lets you turn this notebook into a package: run `nbdev-export` here and `import {package}.layers`.
+[project]
+name = "{package}"
+version = "0.1.0"
+requires-python = ">=3.10"
+dependencies = ["torch", "dlcourse"]
+
+[tool.nbdev]
+lib_path = "{package}"
+nbs_path = "."
+recursive = false
+allowed_cell_metadata_keys = ["nbgrader"]
+"""
+
+STUDENT_README = """\
+# {assignment_id}
+
+Set up once: `pip install dlcourse nbdev jupyterlab` (the tests compare your code with torch autograd).
+
+1. Open each notebook in JupyterLab and fill in every `# YOUR CODE HERE` (delete the `raise NotImplementedError()`).
+2. Run the test cell under each exercise. The grader runs these tests and more: other shapes, dtypes and edge cases.
+3. Write your answers in the cells that say `YOUR ANSWER HERE`.
+4. Optional: `nbdev-export` writes your code to the `{package}` package, so that later parts can import it.
+
+Write your own code in the notebook: importing the course's reference library (`dlcourse`) into an exercise scores 0.
+"""
+
+
+class Course:
+    "The nbgrader course directory and the operations an instructor runs on it."
+
+    def __init__(self, settings: Settings, root: Path = COURSE_DIR):
+        self.settings, self.root = settings, Path(root)
+        aid = settings.assignment_id
+        self.source = self.root / "source" / aid
+        self.release = self.root / "release" / aid
+        self.solution = self.root / "solution" / aid
+
+    def submitted(self, student: str) -> Path:
+        return self.root / "submitted" / student / self.settings.assignment_id
+
+    def autograded(self, student: str) -> Path:
+        return self.root / "autograded" / student / self.settings.assignment_id
+
+    def nbgrader(self, *args, timeout=None):
+        "Run an nbgrader command in the course directory; raise with its log if it fails."
+        cmd = [sys.executable, "-m", "nbgrader", *args]
+        # nbgrader runs helpers (alembic) by name: put this environment's scripts first on PATH.
+        env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+        res = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=timeout, env=env)
+        if res.returncode != 0:
+            raise CourseError(f"`nbgrader {' '.join(args)}` failed:\n{res.stdout}{res.stderr}")
+        return res
+
+    def write_config(self):
+        "Write `nbgrader_config.py` from the settings."
+        s = self.settings
+        (self.root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
+            course_id=s.course_id, root=str(self.root), cell_timeout=s.cell_timeout,
+            kernel=s.kernel, max_output_lines=s.max_output_lines))
+
+    def build_source(self):
+        "Copy the chapter notebooks into nbgrader's source folder, with the files a student needs."
+        s = self.settings
+        shutil.rmtree(self.source, ignore_errors=True)
+        self.source.mkdir(parents=True)
+        for part in s.parts:
+            shutil.copy(NBS_DIR / f"{part}.ipynb", self.source)
+        fmt = dict(package=s.student_package, assignment_id=s.assignment_id)
+        (self.source / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(**fmt))
+        (self.source / "README.md").write_text(STUDENT_README.format(**fmt))
+
+    def student_version(self) -> Path:
+        "Build `release/`: stubs instead of solutions, no hidden tests; checked before it is returned."
+        self.write_config()
+        self.build_source()
+        self.nbgrader("generate_assignment", self.settings.assignment_id, "--force")
+        check_no_leaks(self.source, self.release)
+        return self.release
+
+    def solution_version(self) -> Path:
+        "Build `solution/`: the reference solutions without the hidden tests."
+        if not self.release.exists():
+            self.student_version()
+        self.nbgrader("generate_solution", self.settings.assignment_id, "--force")
+        check_no_leaks(self.source, self.solution, solutions_allowed=True)
+        return self.solution
+
+    def export_grades(self) -> Path:
+        "nbgrader's own CSV export of the gradebook, as `grader/grades.csv`."
+        self.nbgrader("export", "--to", str(self.root / "grades.csv"))
+        return self.root / "grades.csv"
+
+
+def cells_by_id(nb):
+    "grade_id -> cell, for the cells nbgrader tracks."
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells if "nbgrader" in c.metadata}
+
+
+def check_no_leaks(source_dir: Path, built_dir: Path, solutions_allowed=False):
+    """Raise if a built notebook shows a hidden test or (unless allowed) reference solution code.
+
+    Compares each built cell with its source cell: no solution line and no line that only a
+    hidden-test region holds may appear in it.
+    """
+    problems = []
+    for src_path in sorted(Path(source_dir).glob("*.ipynb")):
+        built_path = Path(built_dir) / src_path.name
+        if not built_path.exists():
+            problems.append(f"{built_path} was not built")
+            continue
+        built = cells_by_id(nbformat.read(built_path, as_version=4))
+        for gid, cell in cells_by_id(nbformat.read(src_path, as_version=4)).items():
+            out = built.get(gid)
+            if out is None:
+                continue
+            out_lines = {line.strip() for line in out.source.splitlines()}
+            visible = {line.strip() for line in remove_hidden_tests(cell.source).splitlines()}
+            hidden = {line.strip() for line in cell.source.splitlines()} - visible
+            leaked = {line for line in hidden & out_lines if line}
+            if not solutions_allowed:
+                leaked |= {line.strip() for line in solution_lines(cell.source)} & out_lines
+            if any(m in out.source for m in (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN)):
+                leaked.add("a grading marker")
+            if leaked:
+                problems.append(f"{built_path.name} cell {gid!r} shows: {sorted(leaked)[:3]}")
+    if problems:
+        raise CourseError("The built notebooks leak what students must not see:\n  " + "\n  ".join(problems))
+

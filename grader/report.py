@@ -1,0 +1,66 @@
+"""Scores from nbgrader's gradebook, and the table an instructor reads."""
+from dataclasses import dataclass
+
+from nbgrader.api import Gradebook, MissingEntry
+
+
+@dataclass
+class PartScore:
+    auto: float  # points from autograded test cells
+    auto_max: float
+    written_max: float  # points of manually graded answers
+    written: float | None  # None until a person has graded them
+    failed: list  # grade ids of the test cells that lost points
+
+
+def scores(course, students) -> dict:
+    "student -> part -> PartScore (None for a part that was not autograded)."
+    s = course.settings
+    table = {}
+    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}", course_id=s.course_id) as gb:
+        for student in students:
+            table[student] = {}
+            for part in s.parts:
+                try:
+                    nb = gb.find_submission_notebook(part, s.assignment_id, student)
+                except MissingEntry:
+                    table[student][part] = None
+                    continue
+                code = [g for g in nb.grades if g.cell_type == "code"]
+                text = [g for g in nb.grades if g.cell_type == "markdown"]
+                table[student][part] = PartScore(
+                    auto=sum(g.score for g in code), auto_max=sum(g.max_score for g in code),
+                    written_max=sum(g.max_score for g in text),
+                    written=None if any(g.needs_manual_grade for g in text) else sum(g.score for g in text),
+                    failed=[g.name for g in code if g.score < g.max_score])
+    return table
+
+
+def format_table(table, parts, notes=None) -> str:
+    "A plain-text table: one row per student, autograded points per part, then what failed."
+    notes = notes or {}
+    name_w = max([len("student")] + [len(s) for s in table])
+    part_w = max([12] + [len(p) for p in parts])
+    header = f"{'student':<{name_w}}  " + "  ".join(f"{p:>{part_w}}" for p in parts) + "  " + \
+             f"{'total':>12}  written answers"
+    lines = [header, "-" * len(header)]
+    details = []
+    for student, row in table.items():
+        cells, total, total_max, pending = [], 0.0, 0.0, 0.0
+        for part in parts:
+            sc = row.get(part)
+            if sc is None:
+                cells.append(f"{'not graded':>{part_w}}")
+                continue
+            cells.append(f"{f'{sc.auto:g} / {sc.auto_max:g}':>{part_w}}")
+            total, total_max = total + sc.auto, total_max + sc.auto_max
+            pending += sc.written_max if sc.written is None else 0
+            if sc.failed:
+                details.append(f"  {student}, {part}: {', '.join(sc.failed)}")
+        written = f"{pending:g} points to grade by hand" if pending else "graded"
+        lines.append(f"{student:<{name_w}}  " + "  ".join(cells) + f"  {f'{total:g} / {total_max:g}':>12}  {written}")
+        if notes.get(student):
+            details.append(f"  {student}: {notes[student].splitlines()[0]}")
+    if details:
+        lines += ["", "Test cells that lost points:"] + details
+    return "\n".join(lines)

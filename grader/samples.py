@@ -1,0 +1,83 @@
+"""Sample submissions that exercise the grading pipeline.
+
+Each sample starts from the student version. `reference` fills every exercise with the
+reference solution; the others are the reference with a realistic mistake (or a correct
+alternative convention) edited in. `blank` is the student version untouched.
+"""
+from dataclasses import dataclass
+
+import nbformat
+
+from dlcourse.authoring import strip_markers
+from grader.course import CourseError, cells_by_id
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    description: str
+    edits: tuple = ()  # (grade_id, text in the reference cell, replacement)
+    blank: bool = False
+
+
+SAMPLES = {s.name: s for s in [
+    Sample("reference", "the reference solutions"),
+    Sample("blank", "the student version, untouched", blank=True),
+    Sample("relu_uses_output", "(Leaky)ReLU backward multiplies by the activation instead of its slope", (
+        ("leaky_relu", "return torch.where(x > 0, dout, self.alpha * dout)",
+         "return dout * torch.where(x > 0, x, self.alpha * x)"),)),
+    Sample("dw_transposed", "Linear accumulates dW transposed (X^T dZ)", (
+        ("linear", "self.dw += dout.T @ x", "self.dw += x.T @ dout"),)),
+    Sample("dropout_not_rescaled", "Dropout drops units but never rescales (in either mode)", (
+        ("dropout", "mask = keep.to(x.dtype) / (1 - self.p)", "mask = keep.to(x.dtype)"),)),
+    Sample("ce_overflow", "cross-entropy exponentiates raw scores (overflows on large scores)", (
+        ("cross_entropy", "shifted = x - x.max(dim=1, keepdim=True).values.detach()", "shifted = x"),)),
+    Sample("alt_conventions", "correct, other conventions: test-time dropout scaling, cached outputs, "
+                              "softmax-form loss gradient", (
+        ("leaky_relu", 'self.grad_cache["x"] = x\n        return torch.where(x > 0, x, self.alpha * x)',
+         'out = torch.where(x > 0, x, self.alpha * x)\n        self.grad_cache["out"] = out\n        return out'),
+        ("leaky_relu", 'x = self.grad_cache["x"]\n        return torch.where(x > 0, dout, self.alpha * dout)',
+         'slope = torch.where(self.grad_cache["out"] > 0, 1.0, self.alpha)\n        return dout * slope'),
+        ("sigmoid", "return dout * (1 - out) * out", "return dout * out * (1 - out)"),
+        ("cross_entropy", """dx = (dloss / sum_exp)[:, None] * exp  # log-sum-exp term: softmax * dloss
+        dx[torch.arange(n), y] -= dloss  # -x_y term
+        return dx""", """probs = exp / sum_exp[:, None]
+        probs[torch.arange(n), y] -= 1
+        return probs * dloss"""),
+        ("dropout", """if not self.training_mode or self.p == 0:
+            self.grad_cache["mask"] = None
+            return x
+        keep = torch.rand_like(x) >= self.p
+        mask = keep.to(x.dtype) / (1 - self.p)""", """if not self.training_mode:
+            mask = torch.full_like(x, 1 - self.p)
+        else:
+            mask = (torch.rand_like(x) >= self.p).to(x.dtype)"""),
+        ("dropout", "return dout if mask is None else dout * mask", "return dout * mask"),
+    )),
+]}
+
+
+def build_submission(course, sample: Sample):
+    "Write `sample` as a submission of the course's assignment, one notebook per part."
+    unused = list(sample.edits)
+    out_dir = course.submitted(sample.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for part in course.settings.parts:
+        nb = nbformat.read(course.release / f"{part}.ipynb", as_version=4)
+        reference = cells_by_id(nbformat.read(course.source / f"{part}.ipynb", as_version=4))
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if sample.blank or not meta.get("solution"):
+                continue
+            gid = meta["grade_id"]
+            cell.source = strip_markers(reference[gid].source)
+            for edit in [e for e in sample.edits if e[0] == gid]:
+                if edit[1] not in cell.source:
+                    raise CourseError(f"sample {sample.name!r}: {edit[1]!r} is no longer in cell {gid!r}; "
+                                      "update grader/samples.py to the new reference code")
+                cell.source = cell.source.replace(edit[1], edit[2])
+                unused.remove(edit)
+        nbformat.write(nb, out_dir / f"{part}.ipynb")
+    if unused:
+        raise CourseError(f"sample {sample.name!r}: no exercise cell {sorted({e[0] for e in unused})}")
+    return out_dir
