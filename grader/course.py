@@ -203,7 +203,8 @@ def check_no_leaks(source_dir: Path, built_dir: Path, solutions_allowed=False):
             leaked = {line for line in hidden & out_lines if line}
             if not solutions_allowed:
                 leaked |= {line.strip() for line in solution_lines(cell.source)} & out_lines
-            if any(m in out.source for m in (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN)):
+            markers = (HIDDEN_BEGIN, HIDDEN_END) + (() if solutions_allowed else (SOLUTION_BEGIN,))
+            if any(m in out.source for m in markers):
                 leaked.add("a grading marker")
             if leaked:
                 problems.append(f"{built_path.name} cell {gid!r} shows: {sorted(leaked)[:3]}")

@@ -1,0 +1,134 @@
+"""The grading pipeline end to end, in a temporary course directory: student and solution
+versions, the sample submissions autograded, grades exported, secrets kept."""
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from dlcourse.authoring import HIDDEN_BEGIN, SOLUTION_BEGIN, remove_hidden_tests, solution_lines
+from grader.course import ROOT, Course, CourseError, check_no_leaks, load_settings
+from grader.report import format_table, scores
+from grader.runner import make_runner
+from grader.samples import SAMPLES, build_submission
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    course = Course(load_settings(), root=tmp_path_factory.mktemp("course"))
+    course.student_version()
+    return course
+
+
+@pytest.fixture(scope="module")
+def graded(course):
+    names = list(SAMPLES)
+    for name in names:
+        build_submission(course, SAMPLES[name])
+    errors = make_runner(course).grade(names, progress=False)
+    assert errors == {name: None for name in names}
+    return scores(course, names)
+
+
+def source_cells(course):
+    for path in sorted(course.source.glob("*.ipynb")):
+        yield path.name, nbformat.read(path, as_version=4).cells
+
+
+def test_student_version_has_no_solutions_and_no_hidden_tests(course):
+    checked = 0
+    for name, cells in source_cells(course):
+        text = (course.release / name).read_text()
+        assert SOLUTION_BEGIN not in text and HIDDEN_BEGIN not in text
+        assert "raise NotImplementedError()" in text
+        released = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(course.release / name, 4).cells
+                    if "nbgrader" in c.metadata}
+        for cell in cells:
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if gid is None:
+                continue
+            out_lines = {line.strip() for line in released[gid].splitlines()}
+            stripped = lambda text: {line.strip() for line in text.splitlines()}
+            secret = {line.strip() for line in solution_lines(cell.source)}
+            secret |= stripped(cell.source) - stripped(remove_hidden_tests(cell.source))
+            for line in secret:
+                if line and not line.startswith("###"):
+                    assert line not in out_lines, f"{gid}: {line!r} reached the student version"
+                    checked += 1
+    assert checked > 100  # the check really looked at the solutions and hidden tests
+
+
+def test_student_version_ships_what_a_student_needs_and_no_secrets(course):
+    files = {p.name for p in course.release.iterdir()}
+    assert {"README.md", "pyproject.toml"} <= files
+    assert not any(p.name.endswith(".db") for p in course.release.rglob("*"))
+
+
+def test_leak_check_catches_a_leaking_release(course, tmp_path):
+    shutil.copytree(course.release, tmp_path / "release")
+    nb_path = next((tmp_path / "release").glob("*.ipynb"))
+    nb = nbformat.read(nb_path, as_version=4)
+    test_cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
+    source = {c.metadata["nbgrader"]["grade_id"]: c for _, cells in source_cells(course) for c in cells
+              if "nbgrader" in c.metadata}
+    test_cell.source = source[test_cell.metadata["nbgrader"]["grade_id"]].source  # hidden tests put back
+    nbformat.write(nb, nb_path)
+    with pytest.raises(CourseError, match="leak"):
+        check_no_leaks(course.source, tmp_path / "release")
+
+
+def test_solution_version_has_solutions_but_no_hidden_tests(course):
+    course.solution_version()
+    for name, cells in source_cells(course):
+        text = (course.solution / name).read_text()
+        assert HIDDEN_BEGIN not in text and "written_here(LeakyReLU)" not in text
+        assert "raise NotImplementedError()" not in text
+        assert "torch.where(x > 0, dout, self.alpha * dout)" in text
+
+
+def test_gradebook_is_never_committed():
+    res = subprocess.run(["git", "check-ignore", "-q", "grader/gradebook.db"], cwd=ROOT)
+    assert res.returncode == 0, "grader/gradebook.db holds the hidden tests: it must be git-ignored"
+
+
+def test_reference_gets_full_marks_and_blank_gets_zero(graded):
+    for part, sc in graded["reference"].items():
+        assert sc.auto == sc.auto_max > 0 and sc.failed == [], part
+    for part, sc in graded["blank"].items():
+        assert sc.auto == 0, part
+
+
+def test_correct_alternative_conventions_get_full_marks(graded):
+    for part, sc in graded["alt_conventions"].items():
+        assert sc.auto == sc.auto_max, (part, sc.failed)
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLES if n not in ("reference", "blank", "alt_conventions")])
+def test_each_buggy_submission_scores_strictly_between(graded, name):
+    auto = sum(sc.auto for sc in graded[name].values())
+    auto_max = sum(sc.auto_max for sc in graded[name].values())
+    assert 0 < auto < auto_max, (name, auto, auto_max)
+
+
+def test_grade_table_and_csv(course, graded):
+    table = format_table(graded, course.settings.parts)
+    assert table.splitlines()[0].startswith("student")
+    assert any(line.startswith("reference") and "21 / 21" in line for line in table.splitlines())
+    csv = course.export_grades().read_text().splitlines()
+    assert csv[0].startswith("assignment,duedate,timestamp,student_id")
+    assert {row.split(",")[3] for row in csv[1:]} == set(SAMPLES)
+
+
+def test_student_can_export_their_notebook_to_a_package(course, graded, tmp_path):
+    "A student's `nbdev-export` in the release folder gives an importable hw2 package."
+    work = tmp_path / "hw2"
+    shutil.copytree(course.release, work)
+    for nb in course.submitted("reference").glob("*.ipynb"):
+        shutil.copy(nb, work)
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "nbdev-export")], cwd=work, check=True)
+    check = ("from hw2.layers import MLP; from dlcourse.grad_compare import compare_layer_to_torch; import torch;"
+             "assert max(compare_layer_to_torch(MLP(5, 2, [4]), torch.randn(3, 5), verbose=False)) == 0")
+    subprocess.run([sys.executable, "-c", check], cwd=work, check=True)
