@@ -31,3 +31,13 @@ def test_no_grading_markers_in_the_library():
     markers = {SOLUTION_BEGIN, SOLUTION_END, HIDDEN_BEGIN, HIDDEN_END}
     for path in LIB.glob("*.py"):
         assert not markers & {line.strip() for line in path.read_text().splitlines()}, path
+
+
+def test_notebooks_are_clean_and_nbdev_clean_keeps_nbgrader_metadata(tmp_path):
+    shutil.copytree(ROOT / "nbs", tmp_path / "nbs")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    subprocess.run([str(Path(sys.executable).with_name("nbdev-clean"))], cwd=tmp_path, check=True)
+    for nb in sorted((ROOT / "nbs").glob("*.ipynb")):
+        cleaned = (tmp_path / "nbs" / nb.name).read_text()
+        assert cleaned == nb.read_text(), f"{nb.name} is not clean: run nbdev-clean and commit"
+    assert cleaned.count('"nbgrader"') > 20
