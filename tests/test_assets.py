@@ -1,0 +1,32 @@
+"""tests/assets/ is what make_assets.py makes, and agrees with the course's own tensors."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+COURSE_ASSETS = Path(__file__).resolve().parents[2] / "shared" / "course-assets"
+
+
+def load_maker():
+    spec = importlib.util.spec_from_file_location("make_assets", ASSETS / "make_assets.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_assets_are_regenerated_by_the_script(tmp_path):
+    maker = load_maker()
+    maker.make_all(tmp_path)
+    assert (tmp_path / "recipes.json").read_text() == (ASSETS / "recipes.json").read_text()
+    for name in maker.RECIPES:
+        assert torch.equal(torch.load(tmp_path / name), torch.load(ASSETS / name)), name
+
+
+@pytest.mark.skipif(not COURSE_ASSETS.exists(), reason=f"the course's own tensors are not at {COURSE_ASSETS}")
+def test_vsgd_equals_the_course_copy():
+    # equal up to float32 round-off of the update (the course's arithmetic order is not known)
+    ours, course = torch.load(ASSETS / "expected_vsgd.pt"), torch.load(COURSE_ASSETS / "expected_vsgd.pt")
+    assert ours.shape == course.shape
+    assert (ours - course).abs().max().item() <= 4 * torch.finfo(torch.float32).eps * course.abs().max().item()
