@@ -11,7 +11,7 @@ LIB = ROOT / "dlcourse"
 
 
 def library_files(folder):
-    return {p.relative_to(folder).as_posix(): p.read_text() for p in sorted(folder.rglob("*"))
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*"))
             if p.is_file() and "__pycache__" not in p.parts}
 
 
