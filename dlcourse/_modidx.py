@@ -113,4 +113,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                      'dlcourse.optimizers.VanillaSGD.__init__': ( 'part2_optimizers.html#vanillasgd.__init__',
                                                                                   'dlcourse/optimizers.py'),
                                      'dlcourse.optimizers.VanillaSGD.step': ( 'part2_optimizers.html#vanillasgd.step',
-                                                                              'dlcourse/optimizers.py')}}}
+                                                                              'dlcourse/optimizers.py')},
+            'dlcourse.plot': { 'dlcourse.plot._to_displayable': ('plot.html#_to_displayable', 'dlcourse/plot.py'),
+                               'dlcourse.plot.dataset_first_n': ('plot.html#dataset_first_n', 'dlcourse/plot.py'),
+                               'dlcourse.plot.plot_fit': ('plot.html#plot_fit', 'dlcourse/plot.py'),
+                               'dlcourse.plot.tensors_as_images': ('plot.html#tensors_as_images', 'dlcourse/plot.py')}}}
