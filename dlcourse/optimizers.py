@@ -5,6 +5,7 @@ __all__ = ['Optimizer', 'VanillaSGD', 'MomentumSGD', 'RMSProp']
 
 # %% ../nbs/part2_optimizers.ipynb #p2-002
 import abc
+import copy
 
 import torch
 
@@ -34,6 +35,14 @@ class Optimizer(abc.ABC):
     @abc.abstractmethod
     def step(self):
         "Update every parameter, in place, from its gradient."
+
+    def state_dict(self):
+        "A copy of the optimizer's settings and running state (velocities, averages), for checkpoints."
+        return copy.deepcopy({k: v for k, v in vars(self).items() if k != "_params"})
+
+    def load_state_dict(self, state):
+        "Restore what `state_dict` returned."
+        vars(self).update(state)
 
 # %% ../nbs/part2_optimizers.ipynb #p2-007
 class VanillaSGD(Optimizer):
