@@ -98,8 +98,11 @@ def _fingerprint(src: Path):
         key += "|" + "|".join(f"{p.name}:{p.stat().st_mtime_ns}" for p in sorted(src.glob("*/*")))
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
-def load_image_folder(src, split="train", transform=None, cache=True):
-    "An `ImageTensorDataset` of one split of an image-folder export, decoded once and cached."
+def load_image_folder(src, split="train", transform=None, cache=True, shuffle_seed=0):
+    """An `ImageTensorDataset` of one split of an image-folder export, decoded once and cached.
+
+    The images come in a fixed shuffled order (seeded by `shuffle_seed`; None keeps the class order), as in
+    CIFAR-10's own files, so that the first N images are a class-balanced subset."""
     src = Path(src)
     target = cache_dir() / f"{src.name.split('.')[0]}-{split}-{_fingerprint(src)}.pt" if cache else None
     if target is not None and target.exists():
@@ -111,6 +114,9 @@ def load_image_folder(src, split="train", transform=None, cache=True):
             tmp = target.with_suffix(".tmp")
             torch.save((images, labels, classes), tmp)
             tmp.replace(target)
+    if shuffle_seed is not None:
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(shuffle_seed))
+        images, labels = images[order], labels[order]
     return ImageTensorDataset(images, labels, classes, transform)
 
 # %% ../nbs/02_datasets.ipynb #ds-011

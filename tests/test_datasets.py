@@ -39,7 +39,15 @@ def test_embedded_sample_is_real_cifar10_in_label_order():
     assert train.classes == CIFAR10_CLASSES
     assert torch.bincount(train.labels).tolist() == [300] * 10
     image, label = train[0]
-    assert image.size == (32, 32) and image.mode == "RGB" and label == 0
+    assert image.size == (32, 32) and image.mode == "RGB" and 0 <= label < 10
+
+
+def test_images_come_in_a_fixed_mixed_order():
+    a, b = cifar10_sample(True), cifar10_sample(True)
+    assert torch.equal(a.labels, b.labels) and torch.equal(a.images, b.images)
+    assert len(set(a.labels[:40].tolist())) == 10
+    in_class_order = load_image_folder(datasets.SAMPLE, "train", shuffle_seed=None)
+    assert in_class_order.labels.tolist() == sorted(a.labels.tolist())
 
 
 def test_folder_and_tarball_give_the_same_images(tmp_path):
@@ -47,7 +55,7 @@ def test_folder_and_tarball_give_the_same_images(tmp_path):
     with tarfile.open(tmp_path / "export.tar.gz", "w:gz") as tar:
         tar.add(tmp_path / "export", arcname="export")
     for src in (tmp_path / "export", tmp_path / "export.tar.gz"):
-        ds = load_image_folder(src, "test")
+        ds = load_image_folder(src, "test", shuffle_seed=None)
         assert ds.classes == ("a", "b") and ds.labels.tolist() == [0, 0, 0, 1, 1, 1]
         for k in range(6):
             assert np.array_equal(ds.images[k].numpy(), expected[("test", k // 3, k % 3)])
@@ -64,7 +72,7 @@ def test_second_load_reads_the_cache(tmp_path, monkeypatch):
 def test_transform_receives_pil_images(tmp_path):
     import torchvision.transforms as T
     make_export(tmp_path / "export")
-    x, y = load_image_folder(tmp_path / "export", "train", transform=T.ToTensor())[4]
+    x, y = load_image_folder(tmp_path / "export", "train", transform=T.ToTensor(), shuffle_seed=None)[4]
     assert x.shape == (3, 4, 5) and y == 1 and torch.allclose(x, torch.full_like(x, 11 / 255))
 
 
