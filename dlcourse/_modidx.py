@@ -2,6 +2,7 @@
 
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'dlcourse'},
   'syms': { 'dlcourse.authoring': { 'dlcourse.authoring._regions': ('authoring.html#_regions', 'dlcourse/authoring.py'),
+                                    'dlcourse.authoring.given_lines': ('authoring.html#given_lines', 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.remove_hidden_tests': ( 'authoring.html#remove_hidden_tests',
                                                                                 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.solution_lines': ('authoring.html#solution_lines', 'dlcourse/authoring.py'),
@@ -21,6 +22,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'dlcourse.datasets._fingerprint': ('datasets.html#_fingerprint', 'dlcourse/datasets.py'),
                                    'dlcourse.datasets._is_torchvision_copy': ('datasets.html#_is_torchvision_copy', 'dlcourse/datasets.py'),
                                    'dlcourse.datasets._split_files': ('datasets.html#_split_files', 'dlcourse/datasets.py'),
+                                   'dlcourse.datasets.as_tensors': ('datasets.html#as_tensors', 'dlcourse/datasets.py'),
                                    'dlcourse.datasets.cache_dir': ('datasets.html#cache_dir', 'dlcourse/datasets.py'),
                                    'dlcourse.datasets.cifar10': ('datasets.html#cifar10', 'dlcourse/datasets.py'),
                                    'dlcourse.datasets.cifar10_sample': ('datasets.html#cifar10_sample', 'dlcourse/datasets.py'),

@@ -2,7 +2,7 @@
 
 # %% auto #0
 __all__ = ['SOLUTION_BEGIN', 'SOLUTION_END', 'HIDDEN_BEGIN', 'HIDDEN_END', 'strip_markers', 'strip_grading_markers',
-           'solution_lines', 'remove_hidden_tests']
+           'solution_lines', 'given_lines', 'remove_hidden_tests']
 
 # %% ../nbs/00_authoring.ipynb #authoring-002
 import re
@@ -43,6 +43,10 @@ def solution_lines(source: str) -> list:
     "The non-blank code lines between solution markers."
     return [line for inside, line in _regions(source, SOLUTION_BEGIN, SOLUTION_END)
             if inside and line.strip() and line.strip() not in (SOLUTION_BEGIN, SOLUTION_END)]
+
+def given_lines(source: str) -> list:
+    "The lines outside solution regions: the code students are given."
+    return [line for inside, line in _regions(source, SOLUTION_BEGIN, SOLUTION_END) if not inside]
 
 def remove_hidden_tests(source: str) -> str:
     "`source` with each hidden-test region, markers included, removed."

@@ -2,7 +2,7 @@
 
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'ENV_VAR', 'SAMPLE', 'IMAGE_SUFFIXES', 'TORCHVISION_DIR', 'ImageTensorDataset', 'read_image_folder',
-           'cache_dir', 'load_image_folder', 'cifar10', 'cifar10_sample', 'find_cifar10', 'export_sample']
+           'cache_dir', 'load_image_folder', 'cifar10', 'cifar10_sample', 'find_cifar10', 'as_tensors', 'export_sample']
 
 # %% ../nbs/02_datasets.ipynb #ds-002
 import hashlib
@@ -167,6 +167,17 @@ def find_cifar10(train=True, transform=None, verbose=True):
     return ds
 
 # %% ../nbs/02_datasets.ipynb #ds-015
+def as_tensors(dataset):
+    "A TensorDataset of float (N, C, H, W) images in [0, 1] and labels, equal to applying ToTensor() to each image."
+    if isinstance(dataset, ImageTensorDataset):
+        images, labels = dataset.images, dataset.labels
+    elif hasattr(dataset, "data") and hasattr(dataset, "targets"):  # torchvision's CIFAR10
+        images, labels = torch.as_tensor(dataset.data), torch.as_tensor(dataset.targets)
+    else:
+        raise TypeError(f"as_tensors needs an ImageTensorDataset or torchvision's CIFAR10, got {type(dataset).__name__}")
+    return torch.utils.data.TensorDataset(images.permute(0, 3, 1, 2).float().div(255), labels)
+
+# %% ../nbs/02_datasets.ipynb #ds-018
 def export_sample(src, dest, n_train, n_test):
     "Write the first n_train/n_test images per class of an image-folder export to the tar.gz `dest`."
     counts = {}

@@ -77,6 +77,7 @@ def main(argv=None):
             print("1/4 exporting the library from nbs/ (nbdev-export)")
             export_library()
             print("2/4 building the student version (nbgrader generate_assignment)")
+            course.remove_students(course.settings.samples)  # nbgrader keeps an assignment with submissions fixed
             course.student_version()
             print(f"3/4 writing {len(course.settings.samples)} sample submissions")
             build_samples(course, course.settings.samples)

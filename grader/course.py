@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbgrader.api import Gradebook
 
-from dlcourse.authoring import HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, remove_hidden_tests, solution_lines
+from dlcourse.authoring import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, given_lines, remove_hidden_tests,
+                                solution_lines)
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE_DIR = ROOT / "grader"
 NBS_DIR = ROOT / "nbs"
+ASSETS_DIR = ROOT / "tests" / "assets"
 
 
 class CourseError(Exception):
@@ -118,6 +121,7 @@ class Course:
         self.source = self.root / "source" / aid
         self.release = self.root / "release" / aid
         self.solution = self.root / "solution" / aid
+        self.gradebook_path = self.root / "gradebook.db"
 
     def submitted(self, student: str) -> Path:
         return self.root / "submitted" / student / self.settings.assignment_id
@@ -149,6 +153,10 @@ class Course:
         self.source.mkdir(parents=True)
         for part in s.parts:
             shutil.copy(NBS_DIR / f"{part}.ipynb", self.source)
+        assets = self.source / "tests" / "assets"  # expected tensors some tests load
+        assets.mkdir(parents=True)
+        for tensor in sorted(ASSETS_DIR.glob("*.pt")):
+            shutil.copy(tensor, assets)
         fmt = dict(package=s.student_package, assignment_id=s.assignment_id)
         (self.source / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(**fmt))
         (self.source / "README.md").write_text(STUDENT_README.format(**fmt))
@@ -168,6 +176,17 @@ class Course:
         self.nbgrader("generate_solution", self.settings.assignment_id, "--force")
         check_no_leaks(self.source, self.solution, solutions_allowed=True)
         return self.solution
+
+    def remove_students(self, students):
+        "Forget these students: their gradebook entries and their submitted and autograded folders."
+        if self.gradebook_path.exists():
+            with Gradebook(f"sqlite:///{self.gradebook_path}", course_id=self.settings.course_id) as gb:
+                known = {s.id for s in gb.students}
+                for student in set(students) & known:
+                    gb.remove_student(student)
+        for student in students:
+            shutil.rmtree(self.root / "submitted" / student, ignore_errors=True)
+            shutil.rmtree(self.root / "autograded" / student, ignore_errors=True)
 
     def export_grades(self) -> Path:
         "nbgrader's own CSV export of the gradebook, as `grader/grades.csv`."
@@ -202,7 +221,9 @@ def check_no_leaks(source_dir: Path, built_dir: Path, solutions_allowed=False):
             hidden = {line.strip() for line in cell.source.splitlines()} - visible
             leaked = {line for line in hidden & out_lines if line}
             if not solutions_allowed:
-                leaked |= {line.strip() for line in solution_lines(cell.source)} & out_lines
+                secret = {line.strip() for line in solution_lines(cell.source)}
+                secret -= {line.strip() for line in given_lines(cell.source)}  # "else:" may be both
+                leaked |= secret & out_lines
             markers = (HIDDEN_BEGIN, HIDDEN_END) + (() if solutions_allowed else (SOLUTION_BEGIN,))
             if any(m in out.source for m in markers):
                 leaked.add("a grading marker")

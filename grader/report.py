@@ -17,7 +17,7 @@ def scores(course, students) -> dict:
     "student -> part -> PartScore (None for a part that was not autograded)."
     s = course.settings
     table = {}
-    with Gradebook(f"sqlite:///{course.root / 'gradebook.db'}", course_id=s.course_id) as gb:
+    with Gradebook(f"sqlite:///{course.gradebook_path}", course_id=s.course_id) as gb:
         for student in students:
             table[student] = {}
             for part in s.parts:

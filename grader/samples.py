@@ -32,6 +32,16 @@ SAMPLES = {s.name: s for s in [
         ("dropout", "mask = keep.to(x.dtype) / (1 - self.p)", "mask = keep.to(x.dtype)"),)),
     Sample("ce_overflow", "cross-entropy exponentiates raw scores (overflows on large scores)", (
         ("cross_entropy", "shifted = x - x.max(dim=1, keepdim=True).values.detach()", "shifted = x"),)),
+    Sample("momentum_sign", "MomentumSGD moves against its velocity", (
+        ("momentum_sgd", "p += v", "p -= v"),)),
+    Sample("eps_outside_root", "RMSProp adds epsilon outside the square root", (
+        ("rmsprop", "p -= self.learn_rate / torch.sqrt(r + self.eps) * g",
+         "p -= self.learn_rate / (torch.sqrt(r) + self.eps) * g"),)),
+    Sample("reg_twice", "VanillaSGD adds the L2 term to the gradient in place, then again", (
+        ("vanilla_sgd", "p -= self.learn_rate * (dp + self.reg * p)",
+         "dp += self.reg * p\n            p -= self.learn_rate * (dp + self.reg * p)"),)),
+    Sample("early_stop_off_by_one", "fit stops one epoch too late", (
+        ("trainer_fit", "epochs_without_improvement >= early_stopping:", "epochs_without_improvement > early_stopping:"),)),
     Sample("alt_conventions", "correct, other conventions: test-time dropout scaling, cached outputs, "
                               "softmax-form loss gradient", (
         ("leaky_relu", 'self.grad_cache["x"] = x\n        return torch.where(x > 0, x, self.alpha * x)',

@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from dlcourse.authoring import HIDDEN_BEGIN, SOLUTION_BEGIN, remove_hidden_tests, solution_lines
+from dlcourse.authoring import HIDDEN_BEGIN, SOLUTION_BEGIN, given_lines, remove_hidden_tests, solution_lines
 from grader.course import ROOT, Course, CourseError, check_no_leaks, load_settings
 from grader.report import format_table, scores
 from grader.runner import make_runner
@@ -51,7 +51,7 @@ def test_student_version_has_no_solutions_and_no_hidden_tests(course):
                 continue
             out_lines = {line.strip() for line in released[gid].splitlines()}
             stripped = lambda text: {line.strip() for line in text.splitlines()}
-            secret = {line.strip() for line in solution_lines(cell.source)}
+            secret = {line.strip() for line in solution_lines(cell.source)} - stripped("\n".join(given_lines(cell.source)))
             secret |= stripped(cell.source) - stripped(remove_hidden_tests(cell.source))
             for line in secret:
                 if line and not line.startswith("###"):
