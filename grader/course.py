@@ -38,6 +38,7 @@ class Settings:
     notebook_timeout: int
     kernel: str
     runner: str
+    workers: int
     max_output_lines: int
     samples: tuple
 
@@ -58,6 +59,7 @@ def load_settings(path=ROOT / "settings.ini") -> Settings:
             notebook_timeout=grading.getint("notebook_timeout"),
             kernel=grading["kernel"],
             runner=grading["runner"],
+            workers=grading.getint("workers", 1),
             max_output_lines=grading.getint("max_output_lines"),
             samples=tuple(demo["samples"].split()),
         )
@@ -129,11 +131,12 @@ class Course:
     def autograded(self, student: str) -> Path:
         return self.root / "autograded" / student / self.settings.assignment_id
 
-    def nbgrader(self, *args, timeout=None):
-        "Run an nbgrader command in the course directory; raise with its log if it fails."
+    def nbgrader(self, *args, timeout=None, env=None):
+        "Run an nbgrader command in the course directory (with extra `env`); raise with its log if it fails."
         cmd = [sys.executable, "-m", "nbgrader", *args]
         # nbgrader runs helpers (alembic) by name: put this environment's scripts first on PATH.
-        env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        env = {**os.environ, **(env or {}), "PATH": path}
         res = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=timeout, env=env)
         if res.returncode != 0:
             raise CourseError(f"`nbgrader {' '.join(args)}` failed:\n{res.stdout}{res.stderr}")

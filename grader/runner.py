@@ -1,10 +1,12 @@
 """Runners autograde submissions. Each one offers `grade(students) -> {student: error or None}`.
 
-`LocalRunner` grades one submission after another in this Python environment. A parallel runner
-(several workers, each with its own copy of the gradebook, merged afterwards) or a sandboxed one
-(one container per submission) plugs in beside it under another name in `RUNNERS`.
+`LocalRunner` grades one submission after another in this Python environment; `ParallelRunner`
+grades several at a time. A sandboxed runner (one container per submission) plugs in beside them
+under another name in `RUNNERS`.
 """
+import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from tqdm.auto import tqdm
 
@@ -18,12 +20,13 @@ class LocalRunner:
         self.course = course
         s = course.settings
         self.timeout = s.notebook_timeout * len(s.parts)
+        self.env = {}
 
     def grade_one(self, student: str):
         "Autograde one submission; the error text, or None when nbgrader finished."
         try:
             self.course.nbgrader("autograde", self.course.settings.assignment_id, f"--student={student}",
-                                 "--force", "--create", timeout=self.timeout)
+                                 "--force", "--create", timeout=self.timeout, env=self.env)
         except subprocess.TimeoutExpired:
             return f"autograding took longer than {self.timeout} s (settings.ini: notebook_timeout)"
         except CourseError as e:
@@ -39,7 +42,30 @@ class LocalRunner:
         return results
 
 
-RUNNERS = {"local": LocalRunner}
+class ParallelRunner(LocalRunner):
+    """Autogrades `workers` submissions at a time on this machine, each kernel on its share of the cores.
+
+    nbgrader's gradebook is SQLite: concurrent autograde processes only write to it briefly, at the start and
+    at the end of a submission, and SQLite serialises those writes."""
+
+    def __init__(self, course: Course):
+        super().__init__(course)
+        self.workers = max(1, course.settings.workers)
+        threads = max(1, (os.cpu_count() or 1) // self.workers)
+        self.env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+
+    def grade(self, students, progress=True):
+        results = {}
+        with ThreadPoolExecutor(self.workers) as pool, \
+                tqdm(total=len(students), desc="autograding", unit="submission", disable=not progress) as bar:
+            futures = {pool.submit(self.grade_one, student): student for student in students}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.update()
+        return {student: results[student] for student in students}
+
+
+RUNNERS = {"local": LocalRunner, "parallel": ParallelRunner}
 
 
 def make_runner(course: Course):
