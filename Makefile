@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # The full CIFAR-10 (an image-folder export) where the course machines have it; the notebooks' tests use it when
 # present, the embedded sample otherwise. Override with `make test CIFAR10=/path/to/copy`.
-CIFAR10 ?= $(firstword $(DLCOURSE_CIFAR10) $(wildcard ../shared/data/cifar10-jpeg.tar.gz))
+CIFAR10 ?= $(abspath $(firstword $(DLCOURSE_CIFAR10) $(wildcard ../shared/data/cifar10-jpeg.tar.gz)))
 
 .PHONY: demo test install export nbtest pytest student solution samples autograde grades clean
 

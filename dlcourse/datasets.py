@@ -157,10 +157,13 @@ def cifar10_sample(train=True, transform=None):
     return load_image_folder(SAMPLE, "train" if train else "test", transform)
 
 def find_cifar10(train=True, transform=None, verbose=True):
-    "The full CIFAR-10 where `cifar10()` finds it, otherwise the embedded sample."
+    """The full CIFAR-10 where `cifar10()` finds it, otherwise the embedded sample.
+    A location set in $DLCOURSE_CIFAR10 must exist: a typo there is an error, not a silent fallback."""
     try:
         ds, which = cifar10(train=train, transform=transform), "full CIFAR-10"
     except FileNotFoundError:
+        if os.environ.get(ENV_VAR):
+            raise
         ds, which = cifar10_sample(train, transform), f"the embedded sample (set {ENV_VAR} for the full data)"
     if verbose:
         print(f"{'train' if train else 'test'}: {len(ds)} images from {which}")

@@ -115,3 +115,9 @@ def test_full_jpeg_copy_loads_in_label_order():
     ds = cifar10(root=FULL_COPY, train=False)
     assert len(ds) == 10000 and ds.classes == CIFAR10_CLASSES
     assert torch.bincount(ds.labels).tolist() == [1000] * 10
+
+
+def test_a_configured_location_that_is_missing_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "typo.tar.gz"))
+    with pytest.raises(FileNotFoundError, match="typo"):
+        find_cifar10(train=False)
