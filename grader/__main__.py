@@ -65,6 +65,9 @@ def main(argv=None):
             build_samples(course, course.settings.samples)
         elif args.command == "autograde":
             students = args.students or submitted_students(course)
+            missing = [st for st in students if not course.submitted(st).is_dir()]
+            if missing:
+                raise CourseError(f"no submission for {missing}: expected {course.submitted(missing[0])}/")
             if not students:
                 raise CourseError(f"nothing to grade: put submissions in {course.root / 'submitted'}/<student>/"
                                   f"{course.settings.assignment_id}/")

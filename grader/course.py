@@ -128,9 +128,6 @@ class Course:
     def submitted(self, student: str) -> Path:
         return self.root / "submitted" / student / self.settings.assignment_id
 
-    def autograded(self, student: str) -> Path:
-        return self.root / "autograded" / student / self.settings.assignment_id
-
     def nbgrader(self, *args, timeout=None, env=None):
         "Run an nbgrader command in the course directory (with extra `env`); raise with its log if it fails."
         cmd = [sys.executable, "-m", "nbgrader", *args]
