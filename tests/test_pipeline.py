@@ -99,8 +99,11 @@ def test_solution_version_has_solutions_but_no_hidden_tests(course):
 
 
 def test_gradebook_is_never_committed():
-    res = subprocess.run(["git", "check-ignore", "-q", "grader/gradebook.db"], cwd=ROOT)
-    assert res.returncode == 0, "grader/gradebook.db holds the hidden tests: it must be git-ignored"
+    for path in ("grader/gradebook.db", "gradebook.db", "nbs/gradebook.db"):
+        res = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert res.returncode == 0, f"{path}: a gradebook holds the hidden tests, it must be git-ignored"
+    tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    assert not [p for p in tracked if p.endswith("gradebook.db")]
 
 
 def test_reference_gets_full_marks_and_blank_gets_zero(graded):
