@@ -42,6 +42,18 @@ SAMPLES = {s.name: s for s in [
          "dp += self.reg * p\n            p -= self.learn_rate * (dp + self.reg * p)"),)),
     Sample("early_stop_off_by_one", "fit stops one epoch too late", (
         ("trainer_fit", "epochs_without_improvement >= early_stopping:", "epochs_without_improvement > early_stopping:"),)),
+    Sample("mlp_no_flatten", "the torch MLP feeds images to its first Linear without flattening them", (
+        ("torch_mlp", "return self.seq(x.reshape(x.shape[0], -1))", "return self.seq(x)"),)),
+    Sample("cnn_pool_leftover", "the CNN also pools after the convolutions left over at the end", (
+        ("cnn", "if (i + 1) % self.pool_every == 0:", "if (i + 1) % self.pool_every == 0 or i == len(self.channels) - 1:"),)),
+    Sample("cnn_rng_disturbed", "counting the CNN's features consumes random numbers, so the weights differ", (
+        ("cnn", """        rng_state = torch.get_rng_state()
+        try:
+            with torch.no_grad():
+                return self.feature_extractor(torch.zeros(1, *self.in_size)).numel()
+        finally:
+            torch.set_rng_state(rng_state)""", """        with torch.no_grad():
+            return self.feature_extractor(torch.rand(1, *self.in_size)).numel()"""),)),
     Sample("alt_conventions", "correct, other conventions: test-time dropout scaling, cached outputs, "
                               "softmax-form loss gradient", (
         ("leaky_relu", 'self.grad_cache["x"] = x\n        return torch.where(x > 0, x, self.alpha * x)',

@@ -30,3 +30,11 @@ def test_vsgd_equals_the_course_copy():
     ours, course = torch.load(ASSETS / "expected_vsgd.pt"), torch.load(COURSE_ASSETS / "expected_vsgd.pt")
     assert ours.shape == course.shape
     assert (ours - course).abs().max().item() <= 4 * torch.finfo(torch.float32).eps * course.abs().max().item()
+
+
+@pytest.mark.skipif(not COURSE_ASSETS.exists(), reason=f"the course's own tensors are not at {COURSE_ASSETS}")
+@pytest.mark.parametrize("i", range(3))
+def test_cnn_outputs_equal_the_course_copies(i):
+    ours, course = torch.load(ASSETS / f"expected_conv_out_{i:02d}.pt"), torch.load(COURSE_ASSETS / f"expected_conv_out_{i:02d}.pt")
+    assert ours.shape == course.shape
+    assert torch.allclose(ours, course, rtol=0, atol=1e-6), (ours - course).abs().max()
