@@ -58,7 +58,8 @@ class VanillaSGD(Optimizer):
         for p, dp in self.params:
             if dp is None:
                 continue
-            p -= self.learn_rate * (dp + self.reg * p)
+            g = torch.add(dp, p, alpha=self.reg)  # dp + reg * p, in one pass
+            p.add_(g, alpha=-self.learn_rate)
 
 # %% ../nbs/part2_optimizers.ipynb #p2-010
 class MomentumSGD(Optimizer):
@@ -76,8 +77,9 @@ class MomentumSGD(Optimizer):
         for i, (p, dp) in enumerate(self.params):
             if dp is None:
                 continue
+            g = torch.add(dp, p, alpha=self.reg)
             v = self.velocities[i]
-            v.mul_(self.momentum).sub_(self.learn_rate * (dp + self.reg * p))
+            v.mul_(self.momentum).add_(g, alpha=-self.learn_rate)  # v = mu * v - lr * g
             p += v
 
 # %% ../nbs/part2_optimizers.ipynb #p2-013
@@ -97,7 +99,7 @@ class RMSProp(Optimizer):
         for i, (p, dp) in enumerate(self.params):
             if dp is None:
                 continue
-            g = dp + self.reg * p
+            g = torch.add(dp, p, alpha=self.reg)
             r = self.mean_squares[i]
-            r.mul_(self.decay).add_((1 - self.decay) * g * g)
-            p -= self.learn_rate / torch.sqrt(r + self.eps) * g
+            r.mul_(self.decay).addcmul_(g, g, value=1 - self.decay)  # r = decay * r + (1 - decay) * g^2
+            p.addcdiv_(g, torch.sqrt(r + self.eps), value=-self.learn_rate)  # p -= lr * g / sqrt(r + eps)

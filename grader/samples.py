@@ -35,11 +35,10 @@ SAMPLES = {s.name: s for s in [
     Sample("momentum_sign", "MomentumSGD moves against its velocity", (
         ("momentum_sgd", "p += v", "p -= v"),)),
     Sample("eps_outside_root", "RMSProp adds epsilon outside the square root", (
-        ("rmsprop", "p -= self.learn_rate / torch.sqrt(r + self.eps) * g",
-         "p -= self.learn_rate / (torch.sqrt(r) + self.eps) * g"),)),
+        ("rmsprop", "torch.sqrt(r + self.eps)", "(torch.sqrt(r) + self.eps)"),)),
     Sample("reg_twice", "VanillaSGD adds the L2 term to the gradient in place, then again", (
-        ("vanilla_sgd", "p -= self.learn_rate * (dp + self.reg * p)",
-         "dp += self.reg * p\n            p -= self.learn_rate * (dp + self.reg * p)"),)),
+        ("vanilla_sgd", "g = torch.add(dp, p, alpha=self.reg)",
+         "dp += self.reg * p\n            g = torch.add(dp, p, alpha=self.reg)"),)),
     Sample("early_stop_off_by_one", "fit stops one epoch too late", (
         ("trainer_fit", "epochs_without_improvement >= early_stopping:", "epochs_without_improvement > early_stopping:"),)),
     Sample("mlp_no_flatten", "the torch MLP feeds images to its first Linear without flattening them", (
