@@ -2,10 +2,11 @@
 
 # %% auto #0
 __all__ = ['SOLUTION_BEGIN', 'SOLUTION_END', 'HIDDEN_BEGIN', 'HIDDEN_END', 'strip_markers', 'strip_grading_markers',
-           'solution_lines', 'given_lines', 'remove_hidden_tests']
+           'solution_lines', 'given_lines', 'remove_hidden_tests', 'written_here', 'find_asset']
 
 # %% ../nbs/00_authoring.ipynb #authoring-002
 import re
+from pathlib import Path
 
 # %% ../nbs/00_authoring.ipynb #authoring-004
 SOLUTION_BEGIN, SOLUTION_END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -51,3 +52,15 @@ def given_lines(source: str) -> list:
 def remove_hidden_tests(source: str) -> str:
     "`source` with each hidden-test region, markers included, removed."
     return "\n".join(line for inside, line in _regions(source, HIDDEN_BEGIN, HIDDEN_END) if not inside)
+
+# %% ../nbs/00_authoring.ipynb #authoring-012
+def written_here(cls) -> bool:
+    "True unless `cls` or one of its bases comes from the reference package."
+    return not any(c.__module__.startswith("dlcourse") for c in cls.__mro__)
+
+def find_asset(name) -> Path:
+    "A file of tests/assets, from the repository root or from nbs/."
+    for folder in (Path("tests/assets"), Path("../tests/assets")):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(f"{name} not found in tests/assets: run this notebook from the course folder")

@@ -32,14 +32,19 @@ def build_samples(course, names):
         build_submission(course, SAMPLES[name])
 
 
+def report(course, students):
+    "Print the grade table and write nbgrader's grades.csv."
+    print(format_table(scores(course, students), course.settings.parts))
+    print(f"\nnbgrader export: {course.export_grades().relative_to(ROOT)}")
+
+
 def autograde_and_report(course, students):
     errors = make_runner(course).grade(students)
     for student, err in errors.items():
         if err:
             print(f"\n{student}: autograding failed:\n{err}", file=sys.stderr)
     print()
-    print(format_table(scores(course, students), course.settings.parts))
-    print(f"\nnbgrader export: {course.export_grades().relative_to(ROOT)}")
+    report(course, students)
     return errors
 
 
@@ -73,8 +78,7 @@ def main(argv=None):
                                   f"{course.settings.assignment_id}/")
             return 1 if any(autograde_and_report(course, students).values()) else 0
         elif args.command == "grades":
-            print(format_table(scores(course, submitted_students(course)), course.settings.parts))
-            print(f"\nnbgrader export: {course.export_grades().relative_to(ROOT)}")
+            report(course, submitted_students(course))
         elif args.command == "demo":
             start = time.time()
             print("1/4 exporting the library from nbs/ (nbdev-export)")

@@ -36,9 +36,8 @@ def scores(course, students) -> dict:
     return table
 
 
-def format_table(table, parts, notes=None) -> str:
+def format_table(table, parts) -> str:
     "A plain-text table: one row per student, autograded points per part, then what failed."
-    notes = notes or {}
     name_w = max([len("student")] + [len(s) for s in table])
     part_w = max([12] + [len(p) for p in parts])
     header = f"{'student':<{name_w}}  " + "  ".join(f"{p:>{part_w}}" for p in parts) + "  " + \
@@ -59,8 +58,6 @@ def format_table(table, parts, notes=None) -> str:
                 details.append(f"  {student}, {part}: {', '.join(sc.failed)}")
         written = f"{pending:g} points to grade by hand" if pending else "graded"
         lines.append(f"{student:<{name_w}}  " + "  ".join(cells) + f"  {f'{total:g} / {total_max:g}':>12}  {written}")
-        if notes.get(student):
-            details.append(f"  {student}: {notes[student].splitlines()[0]}")
     if details:
         lines += ["", "Test cells that lost points:"] + details
     return "\n".join(lines)
