@@ -54,9 +54,9 @@ def remove_hidden_tests(source: str) -> str:
     return "\n".join(line for inside, line in _regions(source, HIDDEN_BEGIN, HIDDEN_END) if not inside)
 
 # %% ../nbs/00_authoring.ipynb #authoring-012
-def written_here(cls) -> bool:
-    "True unless `cls` or one of its bases comes from the reference package."
-    return not any(c.__module__.startswith("dlcourse") for c in cls.__mro__)
+def written_here(obj) -> bool:
+    "True unless the class or function `obj` (or one of a class's bases) comes from the reference package."
+    return not any(c.__module__.startswith("dlcourse") for c in getattr(obj, "__mro__", (obj,)))
 
 def find_asset(name) -> Path:
     "A file of tests/assets, from the repository root or from nbs/."

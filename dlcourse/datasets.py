@@ -2,7 +2,8 @@
 
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'ENV_VAR', 'SAMPLE', 'IMAGE_SUFFIXES', 'TORCHVISION_DIR', 'ImageTensorDataset', 'read_image_folder',
-           'cache_dir', 'load_image_folder', 'cifar10', 'cifar10_sample', 'find_cifar10', 'as_tensors', 'export_sample']
+           'cache_dir', 'load_image_folder', 'cifar10', 'cifar10_sample', 'find_cifar10', 'as_tensors', 'export_sample',
+           'rotate_2d', 'rotated_moons']
 
 # %% ../nbs/02_datasets.ipynb #ds-002
 import hashlib
@@ -193,3 +194,24 @@ def export_sample(src, dest, n_train, n_test):
                     info.size = len(data)
                     out.addfile(info, io.BytesIO(data))
     return counts
+
+# %% ../nbs/02_datasets.ipynb #3ca3680e
+def rotate_2d(X, deg=0):
+    "Rotate each row of the (N, 2) array X by `deg` degrees counter-clockwise."
+    a = np.deg2rad(deg)
+    return X @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T
+
+def rotated_moons(n=10_000, seed=42, train_fraction=0.8):
+    "Train, validation and test TensorDatasets of rotated moons (float32 points, int64 labels); see above."
+    from sklearn.datasets import make_moons
+    rng = np.random.RandomState(seed)
+    n_train = int(n * train_fraction)
+    X1, y1 = make_moons(n_samples=n_train // 2, noise=0.2, random_state=rng)
+    X2, y2 = make_moons(n_samples=n_train // 2, noise=0.25, random_state=rng)
+    X3, y3 = make_moons(n_samples=n - n_train, noise=0.3, random_state=rng)
+    X = np.vstack([rotate_2d(X1, 10), rotate_2d(X2, 50), rotate_2d(X3, 40)])
+    y = np.hstack([y1, y2, y3])
+    n_fit = n_train - int(np.ceil(n_train / 3))  # as train_test_split(test_size=1/3, shuffle=False) splits
+    splits = [(0, n_fit), (n_fit, n_train), (n_train, n)]
+    return tuple(torch.utils.data.TensorDataset(torch.from_numpy(X[a:b]).float(), torch.from_numpy(y[a:b]))
+                 for a, b in splits)
