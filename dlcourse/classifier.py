@@ -4,7 +4,7 @@
 __all__ = ['Classifier', 'BinaryClassifier', 'ArgMaxClassifier', 'evaluating', 'decision_grid', 'plot_decision_boundary_2d',
            'positive_proba', 'plot_confusion', 'plot_roc', 'select_roc_thresh', 'threshold_explorer']
 
-# %% ../nbs/part3_classifier.ipynb #b68ba561
+# %% ../nbs/part3_classifier.ipynb #1a89d177
 import abc
 from contextlib import contextmanager
 
@@ -16,7 +16,7 @@ from sklearn.metrics import ConfusionMatrixDisplay, confusion_matrix, roc_curve
 
 from .plot import widgets_available
 
-# %% ../nbs/part3_classifier.ipynb #12da127d
+# %% ../nbs/part3_classifier.ipynb #49061e96
 class Classifier(nn.Module, abc.ABC):
     "Wraps a model that outputs class scores (N, C); adds class probabilities and predicted labels."
 
@@ -49,7 +49,7 @@ class Classifier(nn.Module, abc.ABC):
     def _classify(self, y_proba):
         "Labels (N,) as torch.int from class probabilities (N, C)."
 
-# %% ../nbs/part3_classifier.ipynb #0e56c6b4
+# %% ../nbs/part3_classifier.ipynb #0ea31938
 class BinaryClassifier(Classifier):
     "Predicts `positive_class` (0 or 1) when its probability is at least `threshold`, the other class otherwise."
 
@@ -64,14 +64,14 @@ class BinaryClassifier(Classifier):
         is_positive = y_proba[:, self.positive_class] >= self.threshold
         return torch.where(is_positive, self.positive_class, 1 - self.positive_class).to(torch.int)
 
-# %% ../nbs/part3_classifier.ipynb #66071ca2
+# %% ../nbs/part3_classifier.ipynb #a2b54511
 class ArgMaxClassifier(Classifier):
     "Predicts the most probable class."
 
     def _classify(self, y_proba):
         return y_proba.argmax(dim=1).to(torch.int)
 
-# %% ../nbs/part3_classifier.ipynb #118b123a
+# %% ../nbs/part3_classifier.ipynb #5300fe51
 @contextmanager
 def evaluating(model):
     "Put `model` in eval mode (no dropout, fixed batch-norm statistics) for the block, then restore its mode."
@@ -89,7 +89,7 @@ def _device(model):
 def decision_grid(classifier, x, dx=0.1, margin=0.5):
     "Grid coordinates (x1, x2) around the points x (N, 2) and the classifier's labels there, all (H, W) arrays."
     x = torch.as_tensor(x).cpu()
-    lo, hi = x.min(dim=0).values - margin, x.max(dim=0).values + margin
+    lo, hi = x.min(dim=0).values.numpy() - margin, x.max(dim=0).values.numpy() + margin
     x1, x2 = np.meshgrid(np.arange(lo[0], hi[0] + dx / 2, dx), np.arange(lo[1], hi[1] + dx / 2, dx))
     points = torch.from_numpy(np.stack([x1.ravel(), x2.ravel()], axis=1)).to(torch.float32)
     with torch.no_grad(), evaluating(classifier):
@@ -108,7 +108,7 @@ def plot_decision_boundary_2d(classifier, x, y, dx=0.1, ax=None, cmap=plt.cm.coo
     ax.set_ylabel("$x_2$")
     return ax.figure, ax
 
-# %% ../nbs/part3_classifier.ipynb #6af0a106
+# %% ../nbs/part3_classifier.ipynb #d3b3e30f
 def positive_proba(classifier, x):
     "P(positive class) of each sample of x, from `classifier` in eval mode, as a numpy array."
     with torch.no_grad(), evaluating(classifier):
@@ -123,7 +123,7 @@ def plot_confusion(classifier, x, y, ax=None, normalize="all"):
     ConfusionMatrixDisplay(conf_mat, display_labels=[0, 1]).plot(ax=ax, colorbar=False)
     return conf_mat
 
-# %% ../nbs/part3_classifier.ipynb #914e6444
+# %% ../nbs/part3_classifier.ipynb #e29716e7
 def plot_roc(fpr, tpr, best=None, ax=None, label=None):
     "Draw a ROC curve, and the point with index `best` on it; returns ax."
     if ax is None:
@@ -146,7 +146,7 @@ def select_roc_thresh(classifier, x, y, plot=False):
         ax.set_title(f"threshold {thresholds[best]:.3f}")
     return float(thresholds[best])
 
-# %% ../nbs/part3_classifier.ipynb #08957a66
+# %% ../nbs/part3_classifier.ipynb #9605adb4
 def threshold_explorer(classifier, x, y, threshold=None, interactive=None):
     """A threshold slider moving the ROC point and the confusion matrix of `classifier` on (x, y) together.
     Starts at `threshold` (default: the ROC choice); draws a static figure where widgets are unavailable."""

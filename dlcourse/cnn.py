@@ -59,7 +59,7 @@ class CNN(nn.Module):
     def forward(self, x):
         return self.mlp(self.feature_extractor(x))
 
-# %% ../nbs/part4_cnn.ipynb #3bb94e0f
+# %% ../nbs/part4_cnn.ipynb #a10a9c48
 class ResidualBlock(nn.Module):
     "A main path of convolutions plus a shortcut (identity, or a 1x1 projection if the channels change), then ReLU."
 
@@ -92,7 +92,7 @@ class ResidualBlock(nn.Module):
     def forward(self, x):
         return torch.relu(self.main_path(x) + self.shortcut_path(x))
 
-# %% ../nbs/part4_cnn.ipynb #fdca4531
+# %% ../nbs/part4_cnn.ipynb #ff5d0ac6
 class ResidualBottleneckBlock(ResidualBlock):
     "1x1 down to inner_channels[0], the inner KxK convolutions, 1x1 back up to in_out_channels; identity shortcut."
 
@@ -100,7 +100,7 @@ class ResidualBottleneckBlock(ResidualBlock):
         super().__init__(in_out_channels, [inner_channels[0], *inner_channels, in_out_channels],
                          [1, *inner_kernel_sizes, 1], **kwargs)
 
-# %% ../nbs/part4_cnn.ipynb #34b7658e
+# %% ../nbs/part4_cnn.ipynb #05487172
 class ResNet(CNN):
     "A CNN whose convolutions come in residual blocks of `pool_every` 3x3 convolutions, each followed by pooling."
 
@@ -127,7 +127,7 @@ class ResNet(CNN):
             in_channels = group[-1]
         return nn.Sequential(*layers)
 
-# %% ../nbs/part4_cnn.ipynb #2e3d9e06
+# %% ../nbs/part4_cnn.ipynb #0117ab36
 class YourCNN(ResNet):
     "ResNet with batch norm and dropout by default, and global average pooling before the MLP head."
 

@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['WIDTHS', 'mlp_experiment', 'boundary_explorer']
 
-# %% ../nbs/part3_experiments.ipynb #0fae872e
+# %% ../nbs/part3_experiments.ipynb #40c45c2b
 import torch
 import torch.nn as nn
 
@@ -12,7 +12,7 @@ from .mlp import MLP
 from .plot import widgets_available
 from .training import ClassifierTrainer
 
-# %% ../nbs/part3_experiments.ipynb #6f12aa7a
+# %% ../nbs/part3_experiments.ipynb #3ecc0f18
 def mlp_experiment(depth, width, dl_train, dl_valid, dl_test, n_epochs):
     "Train a depth x width MLP binary classifier, pick its threshold on validation; (model, thresh, valid %, test %)."
     model = BinaryClassifier(MLP(2, [width] * depth + [2], ["tanh"] * depth + ["none"]))
@@ -24,7 +24,7 @@ def mlp_experiment(depth, width, dl_train, dl_valid, dl_test, n_epochs):
     test_acc = trainer.test_epoch(dl_test, verbose=False).accuracy
     return model, model.threshold, valid_acc, test_acc
 
-# %% ../nbs/part3_experiments.ipynb #ac592a55
+# %% ../nbs/part3_experiments.ipynb #a121715d
 WIDTHS = (2, 4, 8, 16, 32, 64, 128)
 
 def boundary_explorer(dl_train, dl_valid, dl_test, depth=2, width=8, n_epochs=5, interactive=None):

@@ -6,11 +6,35 @@ under another name in `RUNNERS`.
 """
 import os
 import subprocess
+from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from tqdm.auto import tqdm
 
+from dlcourse.plot import STATIC_PLOTS_VAR
 from grader.course import Course, CourseError
+
+
+# nbgrader gives 0 to a test cell that writes to stderr, and a harmless library warning would do that to correct
+# code. The grading kernels run this at start-up (an IPython startup file), so warnings are printed to stdout.
+WARNINGS_TO_STDOUT = """\
+import sys
+import warnings
+
+def _show_on_stdout(message, category, filename, lineno, file=None, line=None):
+    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+warnings.showwarning = _show_on_stdout
+"""
+
+
+def grading_ipython_dir(course: Course) -> Path:
+    "An IPython directory for the grading kernels, with the startup file above."
+    ipython_dir = course.root / ".ipython"
+    startup = ipython_dir / "profile_default" / "startup" / "00-warnings-to-stdout.py"
+    startup.parent.mkdir(parents=True, exist_ok=True)
+    startup.write_text(WARNINGS_TO_STDOUT)
+    return ipython_dir
 
 
 class LocalRunner:
@@ -20,7 +44,8 @@ class LocalRunner:
         self.course = course
         s = course.settings
         self.timeout = s.notebook_timeout * len(s.parts)
-        self.env = {}
+        self.env = {STATIC_PLOTS_VAR: "1",  # nobody can move a slider in an autograded notebook
+                    "IPYTHONDIR": str(grading_ipython_dir(course))}
 
     def grade_one(self, student: str):
         "Autograde one submission; the error text, or None when nbgrader finished."
@@ -52,7 +77,7 @@ class ParallelRunner(LocalRunner):
         super().__init__(course)
         self.workers = max(1, course.settings.workers)
         threads = max(1, (os.cpu_count() or 1) // self.workers)
-        self.env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        self.env = {**self.env, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
     def grade(self, students, progress=True):
         results = {}

@@ -48,13 +48,30 @@ SAMPLES = {s.name: s for s in [
     Sample("cnn_rng_disturbed", "counting the CNN's features consumes random numbers, so the weights differ", (
         ("cnn", """        rng_state = torch.get_rng_state()
         try:
-            with torch.no_grad():
+            with torch.no_grad(), evaluating(self.feature_extractor):  # batch norm must not learn from the dummy
                 return self.feature_extractor(torch.zeros(1, *self.in_size)).numel()
         finally:
-            torch.set_rng_state(rng_state)""", """        with torch.no_grad():
+            torch.set_rng_state(rng_state)""", """        with torch.no_grad(), evaluating(self.feature_extractor):
             return self.feature_extractor(torch.rand(1, *self.in_size)).numel()"""),)),
+    Sample("threshold_strict", "BinaryClassifier needs a probability above the threshold (> instead of >=)", (
+        ("binary_classifier", "y_proba[:, self.positive_class] >= self.threshold",
+         "y_proba[:, self.positive_class] > self.threshold"),)),
+    Sample("roc_youden", "select_roc_thresh maximises TPR - FPR instead of taking the point closest to (0, 1)", (
+        ("roc_thresh", "best = int(np.argmin(fpr ** 2 + (1 - tpr) ** 2))", "best = int(np.argmax(tpr - fpr))"),)),
+    Sample("grid_threshold_unset", "mlp_experiment returns the ROC threshold but measures accuracy at 0.5", (
+        ("mlp_experiment", "model.threshold = select_roc_thresh(model, *dl_valid.dataset.tensors)",
+         "thresh = select_roc_thresh(model, *dl_valid.dataset.tensors)"),
+        ("mlp_experiment", "return model, model.threshold, valid_acc, test_acc",
+         "return model, thresh, valid_acc, test_acc"),)),
+    Sample("resblock_no_padding", "the residual block's convolutions have no padding, so the maps shrink", (
+        ("residual_block", "nn.Conv2d(c_in, c_out, kernel_size=k, padding=k // 2)", "nn.Conv2d(c_in, c_out, kernel_size=k)"),)),
+    Sample("shortcut_always_projects", "the shortcut is a 1x1 convolution even when the channels do not change", (
+        ("residual_block", """        if in_channels == channels[-1]:
+            self.shortcut_path = nn.Sequential(nn.Identity())
+        else:
+            self.shortcut_path""", "        self.shortcut_path"),)),
     Sample("alt_conventions", "correct, other conventions: test-time dropout scaling, cached outputs, "
-                              "softmax-form loss gradient", (
+                              "softmax-form loss gradient, a softmax that warns", (
         ("leaky_relu", 'self.grad_cache["x"] = x\n        return torch.where(x > 0, x, self.alpha * x)',
          'out = torch.where(x > 0, x, self.alpha * x)\n        self.grad_cache["out"] = out\n        return out'),
         ("leaky_relu", 'x = self.grad_cache["x"]\n        return torch.where(x > 0, dout, self.alpha * dout)',
@@ -74,6 +91,8 @@ SAMPLES = {s.name: s for s in [
         else:
             mask = (torch.rand_like(x) >= self.p).to(x.dtype)"""),
         ("dropout", "return dout if mask is None else dout * mask", "return dout * mask"),
+        # implicit softmax dimension: correct for 2-D scores, but torch warns (graded kernels print warnings to stdout)
+        ("classifier", "return self.softmax(z)", "return nn.functional.softmax(z)"),
     )),
 ]}
 

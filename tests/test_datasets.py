@@ -121,3 +121,23 @@ def test_a_configured_location_that_is_missing_is_an_error(tmp_path, monkeypatch
     monkeypatch.setenv(datasets.ENV_VAR, str(tmp_path / "typo.tar.gz"))
     with pytest.raises(FileNotFoundError, match="typo"):
         find_cifar10(train=False)
+
+
+def test_rotated_moons_are_the_course_points():
+    # the course's recipe: global numpy seed, make_moons three times, train_test_split without shuffling
+    from sklearn.datasets import make_moons
+    from sklearn.model_selection import train_test_split
+    from dlcourse.datasets import rotate_2d, rotated_moons
+
+    np.random.seed(42)
+    X1, y1 = make_moons(n_samples=4000, noise=0.2)
+    X2, y2 = make_moons(n_samples=4000, noise=0.25)
+    X3, y3 = make_moons(n_samples=2000, noise=0.3)
+    X = np.vstack([rotate_2d(X1, 10), rotate_2d(X2, 50), rotate_2d(X3, 40)])
+    y = np.hstack([y1, y2, y3])
+    X_train, X_valid, y_train, y_valid = train_test_split(X[:8000], y[:8000], test_size=1 / 3, shuffle=False)
+    state = np.random.get_state()
+    train, valid, test = rotated_moons()
+    assert np.array_equal(np.random.get_state()[1], state[1])  # the global generator is left alone
+    for ds, (Xe, ye) in zip((train, valid, test), [(X_train, y_train), (X_valid, y_valid), (X[8000:], y[8000:])]):
+        assert np.array_equal(ds.tensors[0].numpy(), Xe.astype(np.float32)) and np.array_equal(ds.tensors[1].numpy(), ye)
