@@ -139,6 +139,7 @@ def plot_roc(fpr, tpr, best=None, ax=None, label=None):
 
 def select_roc_thresh(classifier, x, y, plot=False):
     "The threshold whose ROC point on (x, y) is closest to (FPR, TPR) = (0, 1); draws the curve if `plot`."
+    # the ROC curve (fpr, tpr, thresholds) and the index `best` of the chosen point
     fpr, tpr, thresholds = roc_curve(np.asarray(y), positive_proba(classifier, x), pos_label=classifier.positive_class)
     best = int(np.argmin(fpr ** 2 + (1 - tpr) ** 2))
     if plot:

@@ -114,6 +114,7 @@ class ResNet(CNN):
     def _make_feature_extractor(self):
         block_kwargs = dict(batchnorm=self.batchnorm, dropout=self.dropout, activation_type=self.activation_type,
                             activation_params=self.activation_params)
+        # one block per group of `pool_every` channels, then the pooling layer after each full group
         layers, in_channels = [], self.in_size[0]
         for start in range(0, len(self.channels), self.pool_every):
             group = self.channels[start:start + self.pool_every]

@@ -15,6 +15,7 @@ from .training import ClassifierTrainer
 # %% ../nbs/part3_experiments.ipynb #3ecc0f18
 def mlp_experiment(depth, width, dl_train, dl_valid, dl_test, n_epochs):
     "Train a depth x width MLP binary classifier, pick its threshold on validation; (model, thresh, valid %, test %)."
+    # build and train `model`, set its threshold, then measure `valid_acc` and `test_acc` with it
     model = BinaryClassifier(MLP(2, [width] * depth + [2], ["tanh"] * depth + ["none"]))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-5)
     trainer = ClassifierTrainer(model, nn.CrossEntropyLoss(), optimizer)

@@ -153,3 +153,33 @@ def test_helpers_follow_the_model_to_its_device(device):
     assert positive_proba(clf, x).shape == (40,)
     assert 0 <= select_roc_thresh(clf, x, y) <= 1 or np.isinf(select_roc_thresh(clf, x, y))
     assert decision_grid(clf, x)[2].shape[0] > 0
+
+
+EXPLORER_CELL = """
+import torch, torch.nn as nn
+from dlcourse.classifier import BinaryClassifier, threshold_explorer
+g = torch.Generator().manual_seed(0)
+z = torch.stack([torch.zeros(100), torch.randn(100, generator=g)], 1)
+threshold_explorer(BinaryClassifier(nn.Identity()), z, (torch.rand(100, generator=g) < torch.sigmoid(z[:, 1])).long())
+"""
+
+
+@pytest.mark.parametrize("static", [False, True])
+def test_explorer_in_a_jupyter_kernel(static, monkeypatch):
+    "In a real kernel the explorer is a widget (saved as widget state for the front end); static plots give a PNG."
+    import nbformat
+    from nbclient import NotebookClient
+
+    if static:
+        monkeypatch.setenv(STATIC_PLOTS_VAR, "1")
+    else:
+        monkeypatch.delenv(STATIC_PLOTS_VAR, raising=False)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("%matplotlib inline\n" + EXPLORER_CELL)])
+    NotebookClient(nb, kernel_name="python3", timeout=120).execute()
+    kinds = {kind for out in nb.cells[0].outputs for kind in out.get("data", {})}
+    if static:
+        assert "image/png" in kinds and "application/vnd.jupyter.widget-view+json" not in kinds
+    else:
+        assert "application/vnd.jupyter.widget-view+json" in kinds
+        models = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
+        assert "FloatSliderModel" in {m["model_name"] for m in models}
