@@ -110,6 +110,9 @@ Set up once: `pip install dlcourse nbdev jupyterlab` (the tests compare your cod
 3. Write your answers in the cells that say `YOUR ANSWER HERE`.
 4. Optional: `nbdev-export` writes your code to the `{package}` package, so that later parts can import it.
 
+Part 3's explorers (sliders for the threshold, the depth and the width) are widgets: open the notebooks in
+JupyterLab to use them. Elsewhere they draw a static figure.
+
 Write your own code in the notebook: importing the course's reference library (`dlcourse`) into an exercise scores 0.
 """
 
