@@ -139,6 +139,8 @@ def plot_roc(fpr, tpr, best=None, ax=None, label=None):
 
 def select_roc_thresh(classifier, x, y, plot=False):
     "The threshold whose ROC point on (x, y) is closest to (FPR, TPR) = (0, 1); draws the curve if `plot`."
+    if len(np.unique(np.asarray(y))) != 2:
+        raise ValueError(f"a ROC curve needs samples of both classes; the labels are {np.unique(np.asarray(y)).tolist()}")
     # the ROC curve (fpr, tpr, thresholds) and the index `best` of the chosen point
     fpr, tpr, thresholds = roc_curve(np.asarray(y), positive_proba(classifier, x), pos_label=classifier.positive_class)
     best = int(np.argmin(fpr ** 2 + (1 - tpr) ** 2))

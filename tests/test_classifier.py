@@ -183,3 +183,8 @@ def test_explorer_in_a_jupyter_kernel(static, monkeypatch):
         assert "application/vnd.jupyter.widget-view+json" in kinds
         models = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"].values()
         assert "FloatSliderModel" in {m["model_name"] for m in models}
+
+
+def test_roc_needs_both_classes():
+    with pytest.raises(ValueError, match="both classes"):
+        select_roc_thresh(BinaryClassifier(nn.Identity()), torch.randn(10, 2), torch.ones(10, dtype=torch.long))
