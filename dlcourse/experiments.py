@@ -9,7 +9,7 @@ import torch.nn as nn
 
 from .classifier import BinaryClassifier, plot_decision_boundary_2d, select_roc_thresh
 from .mlp import MLP
-from .plot import widgets_available
+from .plot import explore
 from .training import ClassifierTrainer
 
 # %% ../nbs/part3_experiments.ipynb #3ecc0f18
@@ -36,18 +36,10 @@ def boundary_explorer(dl_train, dl_valid, dl_test, depth=2, width=8, n_epochs=5,
         _, ax = plot_decision_boundary_2d(model, *dl_test.dataset.tensors)
         ax.set_title(f"depth={depth}, width={width}, {n_epochs} epochs: threshold {thresh:.2f}, "
                      f"valid {valid_acc:.1f}%, test {test_acc:.1f}%")
-        if interactive:
-            import matplotlib.pyplot as plt
-            plt.show()
         return ax
 
-    if interactive is None:
-        interactive = widgets_available()
-    if not interactive:
-        return train_and_draw(depth, width, n_epochs)
-    import ipywidgets as widgets
-    return widgets.interactive(
-        train_and_draw, {"manual": True, "manual_name": "train"},
-        depth=widgets.IntSlider(value=depth, min=1, max=8, description="depth"),
-        width=widgets.SelectionSlider(options=WIDTHS, value=width, description="width"),
-        n_epochs=widgets.IntSlider(value=n_epochs, min=1, max=30, description="epochs"))
+    controls = lambda w: dict(depth=w.IntSlider(value=depth, min=1, max=8, description="depth"),
+                              width=w.SelectionSlider(options=WIDTHS, value=width, description="width"),
+                              n_epochs=w.IntSlider(value=n_epochs, min=1, max=30, description="epochs"))
+    return explore(train_and_draw, dict(depth=depth, width=width, n_epochs=n_epochs), controls,
+                   manual_name="train", interactive=interactive)

@@ -1,23 +1,16 @@
 """tests/assets/ is what make_assets.py makes, and agrees with the course's own tensors."""
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+from conftest import ASSETS, load_asset_maker
+
 COURSE_ASSETS = Path(__file__).resolve().parents[2] / "shared" / "course-assets"
 
 
-def load_maker():
-    spec = importlib.util.spec_from_file_location("make_assets", ASSETS / "make_assets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_assets_are_regenerated_by_the_script(tmp_path):
-    maker = load_maker()
+    maker = load_asset_maker()
     maker.make_all(tmp_path)
     assert (tmp_path / "recipes.json").read_text() == (ASSETS / "recipes.json").read_text()
     for name in maker.RECIPES:

@@ -6,21 +6,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import DEVICES
+from conftest import DEVICES, load_asset_maker
 from dlcourse.classifier import BinaryClassifier
 from dlcourse.cnn import CNN, ResidualBlock, ResidualBottleneckBlock, ResNet, YourCNN
 from dlcourse.mlp import MLP
 
 SEED_TEXT = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_f98803a79e453e14.txt"
-ASSETS = Path(__file__).resolve().parent / "assets"
-
-
-def load_maker():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("make_assets", ASSETS / "make_assets.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def seed_prints(name):
@@ -36,7 +27,7 @@ def normalised(listing):
 
 @pytest.mark.skipif(not SEED_TEXT.exists(), reason=f"the course's notebook is not at {SEED_TEXT}")
 def test_printed_architectures_equal_the_course_listings():
-    maker = load_maker()
+    maker = load_asset_maker()
     ours = {
         "CNN": [CNN(**p) for p in maker.CNN_PARAMS],
         "ResNet": [ResNet(**p) for p in maker.RESNET_PARAMS],
