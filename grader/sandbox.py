@@ -22,6 +22,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -74,9 +76,12 @@ def write_kernel_spec(folder: Path) -> Path:
     return spec_dir
 
 
+UID_RANGE = range(40000, 60000)
+
+
 def sandbox_uid() -> int:
     "An unused user id for this kernel alone, so that the process limit counts only its own processes."
-    return 40000 + os.getpid() % 20000
+    return UID_RANGE.start + os.getpid() % len(UID_RANGE)
 
 
 def bwrap_command(cfg: SandboxConfig, binds, cwd: str, uid: int, argv):
@@ -134,6 +139,26 @@ def processes_of(uid: int):
     return pids
 
 
+def watch_parent(on_exit, every=0.5):
+    "Call `on_exit` once the process that started this one is gone (nbgrader killed over its time, say)."
+    parent = os.getppid()
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(every)
+        on_exit()
+    threading.Thread(target=watch, daemon=True).start()
+
+
+def signal_all(uid: int, signum=signal.SIGKILL):
+    "Send `signum` to every process of the sandbox's user."
+    for pid in processes_of(uid):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+
+
 def run_kernel(connection_file: str) -> int:
     "Start the IPython kernel for `connection_file` inside the sandbox and wait for it."
     cfg = SandboxConfig.load(os.environ[CONFIG_VAR])
@@ -157,25 +182,19 @@ def run_kernel(connection_file: str) -> int:
     os.chown(sockets, uid, uid)  # the kernel creates its IPC sockets there
     binds = [(work, cwd, True), (home, HOME, True), (sockets, sockets, True), (conn, "/connection.json", False)]
     cmd = bwrap_command(cfg, binds, cwd, uid, [sys.executable, "-m", "ipykernel_launcher", "-f", "/connection.json"])
-    proc = subprocess.Popen(cmd, preexec_fn=set_limits(cfg))
+    # its own session: jupyter signals the kernel's process group, and bwrap must not die of an interrupt
+    proc = subprocess.Popen(cmd, preexec_fn=set_limits(cfg), start_new_session=True)
 
     def forward(signum, _frame):
         # an interrupt (a cell over its time) goes to the kernel; termination ends the whole sandbox
-        for pid in processes_of(uid):
-            try:
-                os.kill(pid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_all(uid, signal.SIGINT if signum == signal.SIGINT else signal.SIGKILL)
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
+    watch_parent(lambda: forward(signal.SIGTERM, None))
     try:
         return proc.wait()
     finally:
-        for pid in processes_of(uid):  # nothing of the submission outlives its kernel
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_all(uid)  # nothing of the submission outlives its kernel
         shutil.rmtree(box, ignore_errors=True)
 
 
