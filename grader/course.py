@@ -91,15 +91,16 @@ c.Execute.kernel_name = {kernel!r}
 c.LimitOutput.max_lines = {max_output_lines}
 # The solution version is shown to students after the deadline: no hidden tests in it, no need to run it.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests]
-# A submission that prints without end still leaves a readable notebook: output is cut per cell after execution.
+# A kernel that dies costs only the rest of its notebook, and output is cut per cell (grader/preprocessors.py).
 import sys
 sys.path.insert(0, {repo!r})
-from grader.preprocessors import LimitOutputBytes
+from grader.preprocessors import ExecuteUntilKernelLost, LimitOutputBytes
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import LimitOutput
-_steps = list(Autograde.autograde_preprocessors.make_dynamic_default())
-c.Autograde.autograde_preprocessors = _steps[:_steps.index(LimitOutput) + 1] + [LimitOutputBytes] + \
-    _steps[_steps.index(LimitOutput) + 1:]
+from nbgrader.preprocessors import Execute, LimitOutput
+_steps = [ExecuteUntilKernelLost if step is Execute else step
+          for step in Autograde.autograde_preprocessors.make_dynamic_default()]
+_steps.insert(_steps.index(LimitOutput) + 1, LimitOutputBytes)
+c.Autograde.autograde_preprocessors = _steps
 c.LimitOutputBytes.max_kb = {max_output_kb}
 """
 

@@ -1,6 +1,7 @@
 """nbgrader preprocessors of the course, configured in the generated nbgrader_config.py."""
 import nbformat
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
 
@@ -28,3 +29,31 @@ class LimitOutputBytes(NbGraderPreprocessor):
             break
         cell.outputs = kept
         return cell, resources
+
+
+class ExecuteUntilKernelLost(Execute):
+    """nbgrader's Execute, except that a kernel that dies or stops answering costs only the rest of its notebook.
+
+    nbgrader gives up on the whole submission when a kernel dies (`os._exit`, a segfault, the memory or CPU limit),
+    so every other notebook would score 0 as well. Here the cells after the loss are marked with an error without
+    running, so their tests score 0, and the next notebook is graded in a fresh kernel as usual."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        self.kernel_lost = None
+        return super().preprocess(nb, resources, km)
+
+    def preprocess_cell(self, cell, resources, index):
+        if self.kernel_lost is not None:
+            if cell.cell_type == "code":
+                cell.outputs = [kernel_lost_error(f"not run: the kernel stopped in an earlier cell ({self.kernel_lost})")]
+            return cell, resources
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except (DeadKernelError, CellTimeoutError) as e:
+            self.kernel_lost = type(e).__name__
+            cell.outputs.append(kernel_lost_error(f"the kernel stopped while this cell ran ({self.kernel_lost})"))
+            return cell, resources
+
+
+def kernel_lost_error(message):
+    return nbformat.v4.new_output("error", ename="KernelLost", evalue=message, traceback=[f"KernelLost: {message}"])

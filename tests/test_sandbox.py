@@ -1,8 +1,8 @@
 """Hostile submissions graded in the sandbox: each payload is contained, scores no more than its code earns, and the
 rest of the batch is graded as usual.
 
-Each payload is appended to the first exercise cell (`LeakyReLU`) of a Part 1 submission, in a course of one
-notebook with short limits. A payload reports what it managed to do by printing `BREACH ...`; none may appear.
+Each payload is appended to an exercise cell of a Part 1 submission (the first, `LeakyReLU`, unless said
+otherwise), in a course of one notebook with short limits. A payload reports what it managed to do by printing `BREACH ...`; none may appear.
 """
 import dataclasses
 import os
@@ -63,7 +63,7 @@ PAYLOADS = {
     "fork_bomb": ("reference", "import subprocess, sys\nsubprocess.run([sys.executable, '-c', "
                                "'import os, time\\nfor _ in range(3000):\\n    if os.fork() == 0:\\n"
                                "        time.sleep(600); os._exit(0)'])"),
-    "os_exit": ("reference", "import os\nos._exit(0)"),
+    "os_exit": ("reference", "import os\nos._exit(0)"),  # in the Dropout cell: see KILLED_IN
     "segfault": ("reference", "import ctypes\nctypes.string_at(0)"),
     "huge_output": ("reference", "print('x' * 100_000_000)"),
     "detached_process": ("reference", "import subprocess\nsubprocess.Popen(['sleep', '{token}1'], "
@@ -80,6 +80,9 @@ PAYLOADS = {
     "patches_builtins": ("dw_transposed", "import builtins\n_real_all = builtins.all\n"
                                           "builtins.all = lambda *a: True\nbuiltins.max = lambda *a, **k: 0"),
 }
+
+
+KILLED_IN = {"os_exit": "dropout"}  # the exercise cell a payload goes into, where it is not the first
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +127,8 @@ def graded(tmp_path_factory, listener):
         shutil.copytree(course.submitted(base), course.submitted(name))
         path = course.submitted(name) / "part1_backprop.ipynb"
         nb = nbformat.read(path, as_version=4)
-        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "leaky_relu")
+        target = KILLED_IN.get(name, "leaky_relu")
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == target)
         cell.source += "\n" + code + "\n"
         nbformat.write(nb, path)
         students.append(name)
@@ -148,7 +152,7 @@ def points(table, name):
 
 def test_the_batch_finishes_and_honest_grades_are_intact(graded):
     course, errors, table, _ = graded
-    assert errors["reference"] is None and errors["dw_transposed"] is None
+    assert errors == {name: None for name in errors}
     full = table["reference"]["part1_backprop"].auto_max
     assert points(table, "reference") == full
     assert 0 < points(table, "dw_transposed") < full
@@ -170,10 +174,17 @@ def test_a_contained_payload_is_still_graded_on_its_merits(graded, name):
     assert points(table, name) == points(table, "reference"), name
 
 
-@pytest.mark.parametrize("name", ["loop_ignoring_interrupts", "os_exit", "segfault"])
-def test_a_payload_that_kills_its_kernel_only_loses_its_own_points(graded, name):
-    _, errors, table, _ = graded
-    assert (points(table, name) or 0) < points(table, "reference")
+@pytest.mark.parametrize("name", ["loop_ignoring_interrupts", "segfault", "patches_builtins"])
+def test_a_payload_that_stops_its_kernel_in_the_first_exercise_scores_0(graded, name):
+    _, _, table, _ = graded
+    assert points(table, name) == 0
+
+
+def test_a_kernel_that_dies_costs_only_the_tests_after_it(graded):
+    # os._exit in the Dropout exercise: the tests of the layers before it ran and keep their points
+    _, _, table, _ = graded
+    assert table["os_exit"]["part1_backprop"].failed == ["test_dropout", "test_mlp"]
+    assert "KernelLost" in autograded_text(graded[0], "os_exit")
 
 
 def test_nothing_is_read_or_reached_from_inside(graded, listener):
