@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # present, the embedded sample otherwise. Override with `make test CIFAR10=/path/to/copy`.
 CIFAR10 ?= $(abspath $(firstword $(DLCOURSE_CIFAR10) $(wildcard ../shared/data/cifar10-jpeg.tar.gz)))
 
-.PHONY: demo test install sysdeps export nbtest pytest student solution samples autograde grades clean
+.PHONY: demo test install sysdeps export nbtest pytest student solution samples autograde feedback grades clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ pytest: $(STAMP) sysdeps
 export: $(STAMP) ## regenerate dlcourse/ from nbs/
 	$(BIN)/nbdev-export
 
-student solution samples grades: $(STAMP)
+student solution samples feedback grades: $(STAMP)
 	$(BIN)/python -m grader $@
 
 autograde: $(STAMP) sysdeps

@@ -1,4 +1,4 @@
-"""Instructor commands: `python -m grader {student,solution,samples,autograde,grades,demo}`."""
+"""Instructor commands: `python -m grader {student,solution,samples,autograde,feedback,grades,demo}`."""
 import argparse
 import shutil
 import subprocess
@@ -45,6 +45,7 @@ def autograde_and_report(course, students):
             print(f"\n{student}: autograding failed:\n{err}", file=sys.stderr)
     print()
     report(course, students)
+    print(f"feedback for students: {course.feedback().relative_to(ROOT)}/")
     return errors
 
 
@@ -56,6 +57,7 @@ def main(argv=None):
     sub.add_parser("samples", help="write the sample submissions named in settings.ini to grader/submitted/")
     p = sub.add_parser("autograde", help="autograde submissions in grader/submitted/, then report and export")
     p.add_argument("students", nargs="*", help="student ids (default: every submission)")
+    sub.add_parser("feedback", help="HTML feedback of every autograded submission in grader/feedback/ (no hidden tests)")
     sub.add_parser("grades", help="print the grade table and write grader/grades.csv")
     sub.add_parser("demo", help="the whole loop on the sample submissions")
     args = parser.parse_args(argv)
@@ -77,6 +79,8 @@ def main(argv=None):
                 raise CourseError(f"nothing to grade: put submissions in {course.root / 'submitted'}/<student>/"
                                   f"{course.settings.assignment_id}/")
             return 1 if any(autograde_and_report(course, students).values()) else 0
+        elif args.command == "feedback":
+            print(f"feedback: {course.feedback().relative_to(ROOT)}/")
         elif args.command == "grades":
             report(course, submitted_students(course))
         elif args.command == "demo":

@@ -94,14 +94,17 @@ c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput,
 # A kernel that dies costs only the rest of its notebook, and output is cut per cell (grader/preprocessors.py).
 import sys
 sys.path.insert(0, {repo!r})
-from grader.preprocessors import ExecuteUntilKernelLost, LimitOutputBytes
+from grader.preprocessors import ExecuteUntilKernelLost, HideHiddenTests, LimitOutputBytes
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute, LimitOutput
+from nbgrader.preprocessors import Execute, GetGrades, LimitOutput
 _steps = [ExecuteUntilKernelLost if step is Execute else step
           for step in Autograde.autograde_preprocessors.make_dynamic_default()]
 _steps.insert(_steps.index(LimitOutput) + 1, LimitOutputBytes)
 c.Autograde.autograde_preprocessors = _steps
 c.LimitOutputBytes.max_kb = {max_output_kb}
+# Feedback goes to students: no hidden test and no traceback that quotes one.
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 """
 
 STUDENT_PYPROJECT = """\
@@ -209,6 +212,11 @@ class Course:
         for student in students:
             shutil.rmtree(self.root / "submitted" / student, ignore_errors=True)
             shutil.rmtree(self.root / "autograded" / student, ignore_errors=True)
+
+    def feedback(self) -> Path:
+        "nbgrader's HTML feedback for every autograded submission, in `feedback/`: points, messages, visible tests."
+        self.nbgrader("generate_feedback", self.settings.assignment_id, "--force")
+        return self.root / "feedback"
 
     def export_grades(self) -> Path:
         "nbgrader's own CSV export of the gradebook, as `grader/grades.csv`."

@@ -4,6 +4,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
+from dlcourse.authoring import remove_hidden_tests
+
 
 class LimitOutputBytes(NbGraderPreprocessor):
     "Cut each cell's text output to `max_kb` kilobytes: a submission that prints a gigabyte keeps a readable notebook."
@@ -57,3 +59,17 @@ class ExecuteUntilKernelLost(Execute):
 
 def kernel_lost_error(message):
     return nbformat.v4.new_output("error", ename="KernelLost", evalue=message, traceback=[f"KernelLost: {message}"])
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """For feedback: test cells show their visible tests only, and a failed test shows its error message, not the
+    traceback (whose frames would quote the hidden tests' lines)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            cell.source = remove_hidden_tests(cell.source)
+            for out in cell.get("outputs", []):
+                if out.output_type == "error":
+                    out.traceback = [f"{out.ename}: {out.evalue}"]
+        return cell, resources

@@ -146,3 +146,35 @@ def test_student_can_export_their_notebook_to_a_package(course, graded, tmp_path
     check = ("from hw2.layers import MLP; from dlcourse.grad_compare import compare_layer_to_torch; import torch;"
              "assert max(compare_layer_to_torch(MLP(5, 2, [4]), torch.randn(3, 5), verbose=False)) == 0")
     subprocess.run([sys.executable, "-c", check], cwd=work, check=True)
+
+
+def hidden_only_lines(course):
+    "Lines that only the hidden-test regions hold (long enough to be distinctive), over every source notebook."
+    hidden, visible = set(), set()
+    for _, cells in source_cells(course):
+        for cell in cells:
+            lines = {line.strip() for line in cell.source.splitlines()}
+            shown = {line.strip() for line in remove_hidden_tests(cell.source).splitlines()}
+            hidden |= lines - shown
+            visible |= shown
+    return {line for line in hidden - visible if len(line) >= 20 and not line.startswith("###")}
+
+
+def page_text(path):
+    from bs4 import BeautifulSoup
+    return BeautifulSoup(path.read_text(), "html.parser").get_text()
+
+
+def test_feedback_shows_no_hidden_test(course, graded):
+    feedback = course.feedback()
+    pages = sorted(feedback.rglob("*.html"))
+    assert len(pages) == len(SAMPLES) * len(course.settings.parts)
+    secret = hidden_only_lines(course)
+    assert len(secret) > 50
+    for page in pages:
+        text = page_text(page)
+        leaked = [line for line in secret if line in text]
+        assert not leaked, f"{page.relative_to(feedback)} shows hidden test lines: {leaked[:3]}"
+    # the scan can fail: the autograded notebooks (instructor-side) do hold the hidden tests
+    autograded = (course.root / "autograded" / "dw_transposed" / course.settings.assignment_id).glob("*.ipynb")
+    assert any(line in path.read_text() for path in autograded for line in secret)
