@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # present, the embedded sample otherwise. Override with `make test CIFAR10=/path/to/copy`.
 CIFAR10 ?= $(abspath $(firstword $(DLCOURSE_CIFAR10) $(wildcard ../shared/data/cifar10-jpeg.tar.gz)))
 
-.PHONY: demo test install export nbtest pytest student solution samples autograde grades clean
+.PHONY: demo test install export nbtest pytest student solution samples autograde grades clean docs browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,11 +24,26 @@ test: nbtest pytest ## the whole test suite: notebooks, then library and pipelin
 nbtest: $(STAMP)
 	DLCOURSE_CIFAR10=$(CIFAR10) $(BIN)/nbdev-test
 
-pytest: $(STAMP)
+pytest: $(STAMP) browser
 	$(BIN)/python -m pytest
 
 export: $(STAMP) ## regenerate dlcourse/ from nbs/
 	$(BIN)/nbdev-export
+
+# The documentation site in docs/: `make docs` (student site: exercises as stubs) or `make docs MODE=instructor`.
+MODE ?= student
+docs: $(STAMP) ## build the documentation site into docs/ (MODE=instructor adds solutions and reference answers)
+	$(BIN)/python -m docsite --mode $(MODE)
+
+# Headless Chromium for the docs' browser test (tests/test_docs.py), from Debian; where it can't be installed
+# (not root, no apt) the browser part of the test skips and says why.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium and chromium-driver for the docs' browser test"; \
+	  (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null) \
+	    || echo "could not install chromium: the docs' browser test will skip"; \
+	else echo "chromium or chromedriver missing (install Debian's chromium and chromium-driver): the docs' browser test will skip"; fi
 
 student solution samples grades: $(STAMP)
 	$(BIN)/python -m grader $@
@@ -38,4 +53,4 @@ autograde: $(STAMP)
 
 clean: ## remove generated course state (keeps .venv)
 	rm -rf grader/source grader/release grader/solution grader/submitted grader/autograded grader/feedback \
-	       grader/gradebook.db grader/grades.csv grader/nbgrader_config.py _docs _proc
+	       grader/gradebook.db grader/grades.csv grader/nbgrader_config.py _docs _proc build/docs

@@ -30,11 +30,15 @@ class DocsError(Exception):
 
 
 def notebooks() -> list:
-    "Every notebook in nbs/: index first, then the course parts, then the library chapters."
+    """Every notebook in nbs/: the home page (index), the course parts in the assignment's order (settings.ini, then
+    any other part*), then the library chapters."""
+    from grader.course import load_settings
     nbs = sorted(NBS.glob("*.ipynb"))
     if not any(p.stem == "index" for p in nbs):
         raise DocsError(f"{NBS / 'index.ipynb'} is missing: it is the site's home page")
-    return sorted(nbs, key=lambda p: (p.stem != "index", not p.stem.startswith("part"), p.stem))
+    order = {part: i for i, part in enumerate(load_settings().parts)}
+    return sorted(nbs, key=lambda p: (p.stem != "index", not p.stem.startswith("part"), order.get(p.stem, len(order)),
+                                      p.stem))
 
 
 def title(nb) -> str:
