@@ -214,12 +214,22 @@ def build(mode="student", out=OUT, workers=2, log=print) -> Path:
     "The whole build; returns the site's folder."
     if mode not in MODES:
         raise DocsError(f"mode {mode!r}: use one of {MODES}")
-    start = time.monotonic()
+    times, last = {}, time.monotonic()
+
+    def step(name):
+        nonlocal last
+        times[name], last = time.monotonic() - last, time.monotonic()
+
     executed = execute(notebooks(), workers=workers, log=log)
-    src = sources(process(executed, mode), mode)
-    render(src, Path(out), mode)
+    step("run")
+    processed = process(executed, mode)
+    step("nbdev")
+    render(sources(processed, mode), Path(out), mode)
+    step("sphinx")
     problems = check_site(Path(out), NBS, mode)
+    step("scan")
     if problems:
         raise DocsError("the site shows what its readers must not see:\n  " + "\n  ".join(problems[:20]))
-    log(f"{mode} site in {out}/ ({time.monotonic() - start:.0f} s): open {Path(out) / 'index.html'}")
+    log(f"{mode} site in {out}/ ({', '.join(f'{k} {v:.0f} s' for k, v in times.items())}): "
+        f"open {Path(out) / 'index.html'}")
     return Path(out)

@@ -6,9 +6,10 @@ question without its reference answer; `instructor` shows the solutions and refe
 hidden test.
 """
 import ast
-import importlib
 import os
 import re
+
+from pathlib import Path
 
 from fastcore.nbio import mk_cell
 from nbdev.process import Processor
@@ -16,6 +17,7 @@ from nbgrader.preprocessors import ClearHiddenTests, ClearMarkScheme, ClearSolut
 from nbgrader.utils import is_solution
 
 MODES = ("student", "instructor")
+LIB = Path(__file__).resolve().parent.parent / "dlcourse"
 
 
 def docs_mode() -> str:
@@ -58,9 +60,15 @@ def drop_directives(cell):
 
 
 def _module(nb):
+    "(module name, its `__all__`) for the module the notebook writes, read from the exported file (no import: no torch)."
     for cell in nb.cells:
         if cell.cell_type == "code" and "default_exp" in cell.directives_:
-            return importlib.import_module(f"dlcourse.{cell.directives_['default_exp'].split()[0]}")
+            name = cell.directives_["default_exp"].split()[0]
+            tree = ast.parse((LIB / f"{name.replace('.', '/')}.py").read_text())
+            public = next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                           and any(getattr(t, "id", None) == "__all__" for t in node.targets)), [])
+            return f"dlcourse.{name}", set(public)
+    return None, set()
 
 
 def _defined(source: str) -> list:
@@ -86,15 +94,12 @@ def api_label(qualname: str) -> str:
 class api_anchors(Processor):
     "Before each exported definition: an anchor the API reference links to, and a link to its API entry."
     def begin(self):
-        module = _module(self.nb)
-        if module is None:
-            return
-        public = set(getattr(module, "__all__", ()))
+        module, public = _module(self.nb)
         for cell in reversed(list(self.nb.cells)):
             if cell.cell_type != "code" or "export" not in cell.directives_:
                 continue
             names = [n for n in _defined(cell.source) if n in public]
             if names:
-                targets = "".join(f"({api_label(f'{module.__name__}.{n}')})=\n" for n in names)
-                links = ", ".join(f"{{py:obj}}`~{module.__name__}.{n}`" for n in names)
+                targets = "".join(f"({api_label(f'{module}.{n}')})=\n" for n in names)
+                links = ", ".join(f"{{py:obj}}`~{module}.{n}`" for n in names)
                 self.nb.cells.insert(cell.idx_, mk_cell(f"{targets}API reference: {links}", "markdown"))

@@ -174,7 +174,8 @@ def test_every_page_loads_links_resolve_math_renders_images_show(student_site, b
 
 def test_search_finds_a_known_name(student_site, browser):
     browser.get((student_site.resolve() / "search.html").as_uri() + "?q=LeakyReLU")
-    _wait(browser, "return document.querySelectorAll('#search-results li').length > 0")
+    _wait(browser, "return (document.querySelector('#search-results .search-summary') || {}).textContent"
+                   "?.startsWith('Search finished')")
     hits = browser.execute_script("return [...document.querySelectorAll('#search-results li a')].map(a => a.href)")
     assert any("dlcourse.layers.html" in h for h in hits), hits
     assert any("part1_backprop.html" in h for h in hits), hits
