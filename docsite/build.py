@@ -105,6 +105,8 @@ def execute(paths, workers=2, timeout=600, log=print) -> Path:
         os.environ["DLCOURSE_STATIC_PLOTS"] = "1"
         os.environ.pop("DLCOURSE_CIFAR10", None)
         os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+        # one kernel per worker, its share of the cores each: more threads than cores makes torch crawl
+        os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // workers)))
         log(f"running {len(todo)} notebook(s) with {workers} worker(s): {' '.join(s.stem for s, _, _ in todo)}")
         with ProcessPoolExecutor(workers) as pool:
             for name, secs in pool.map(_execute, *zip(*todo), [timeout] * len(todo)):
