@@ -77,7 +77,7 @@ def _execute(src: Path, dst: Path, key: str, timeout: int):
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(NBS)}}).execute()
     except Exception as e:  # the cell and its error, without the notebook's outputs so far
-        raise DocsError(f"{src.name} failed to run; fix it (nbdev-test --path {src}):\n{e}") from None
+        raise DocsError(f"{src.name} failed to run; fix it (nbdev-test {src}; or fewer at a time: --workers 1):\n{e}") from None
     nb.metadata["dlcourse_docs"] = {"key": key}
     nbformat.write(nb, dst)
     return src.name, time.monotonic() - start
