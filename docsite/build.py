@@ -69,15 +69,28 @@ def _library_digest() -> str:
     return h.hexdigest()
 
 
+def _skipped_by_nbdev_test(cell) -> bool:
+    "A cell flagged with one of nbdev's `tst_flags` (`#| notest`): too slow for the tests, so not run here either."
+    from nbdev.config import get_config
+    flags = str(get_config().get("tst_flags", "")).split()
+    return cell.cell_type == "code" and any(re.search(rf"^#\|\s*{re.escape(f)}\b", cell.source, re.M) for f in flags)
+
+
 def _execute(src: Path, dst: Path, key: str, timeout: int):
     from nbclient import NotebookClient  # in the worker process
     nb = without_hidden_tests(nbformat.read(src, as_version=4))
+    skipped = [c for c in nb.cells if _skipped_by_nbdev_test(c)]
+    for cell in skipped:
+        cell.metadata.setdefault("tags", []).append("skip-execution")
     start = time.monotonic()
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(NBS)}}).execute()
     except Exception as e:  # the cell and its error, without the notebook's outputs so far
-        raise DocsError(f"{src.name} failed to run; fix it (nbdev-test {src}; or fewer at a time: --workers 1):\n{e}") from None
+        raise DocsError(f"{src.name} failed to run; fix it (nbdev-test {src}), or run fewer at a time "
+                        f"(--workers 1):\n{e}") from None
+    for cell in skipped:
+        cell.metadata["tags"].remove("skip-execution")
     nb.metadata["dlcourse_docs"] = {"key": key}
     nbformat.write(nb, dst)
     return src.name, time.monotonic() - start
