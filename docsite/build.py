@@ -193,6 +193,9 @@ def sources(processed: Path, mode: str) -> Path:
     src = WORK / "src"
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
+    for image in (p for ext in ("png", "jpg", "jpeg", "gif", "svg") for p in NBS.rglob(f"*.{ext}")):
+        (src / image.relative_to(NBS)).parent.mkdir(parents=True, exist_ok=True)  # pictures the chapters link to
+        shutil.copy(image, src / image.relative_to(NBS))
     titles = {}
     for p in notebooks():
         shutil.copy(processed / p.name, src / p.name)
