@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # present, the embedded sample otherwise. Override with `make test CIFAR10=/path/to/copy`.
 CIFAR10 ?= $(abspath $(firstword $(DLCOURSE_CIFAR10) $(wildcard ../shared/data/cifar10-jpeg.tar.gz)))
 
-.PHONY: demo test install sysdeps export nbtest pytest student solution samples autograde feedback grades clean
+.PHONY: demo test install sysdeps export nbtest pytest student solution samples autograde feedback grades clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,14 +17,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install dlcourse with its dev tools
 
 # System tools from Debian: command:package. Installed with apt-get where one is root and they are missing;
-# elsewhere a warning says what to install (the grading sandbox refuses to start without bubblewrap).
-SYSTEM_TOOLS := bwrap:bubblewrap setpriv:util-linux
+# elsewhere a warning says what to install. The grading sandbox refuses to start without bubblewrap; the docs'
+# browser test (headless Chromium) skips and says why without chromium.
+SYSTEM_TOOLS := bwrap:bubblewrap setpriv:util-linux chromium:chromium chromedriver:chromium-driver
 sysdeps:
 	@missing="$(foreach t,$(SYSTEM_TOOLS),$(if $(shell command -v $(firstword $(subst :, ,$(t)))),,$(lastword $(subst :, ,$(t)))))"; \
 	missing=$$(echo $$missing); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    echo "installing $$missing (apt-get)"; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	    echo "installing $$missing (apt-get)"; (apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	      || echo "warning: could not install $$missing"; \
 	  else echo "warning: missing system packages: $$missing (install them with your package manager)"; fi; \
 	fi
 
@@ -42,6 +44,11 @@ pytest: $(STAMP) sysdeps
 export: $(STAMP) ## regenerate dlcourse/ from nbs/
 	$(BIN)/nbdev-export
 
+# The documentation site in docs/: `make docs` (student site: exercises as stubs) or `make docs MODE=instructor`.
+MODE ?= student
+docs: $(STAMP) ## build the documentation site into docs/ (MODE=instructor adds solutions and reference answers)
+	$(BIN)/python -m docsite --mode $(MODE)
+
 student solution samples feedback grades: $(STAMP)
 	$(BIN)/python -m grader $@
 
@@ -50,4 +57,4 @@ autograde: $(STAMP) sysdeps
 
 clean: ## remove generated course state (keeps .venv)
 	rm -rf grader/source grader/release grader/solution grader/submitted grader/autograded grader/feedback \
-	       grader/gradebook.db grader/grades.csv grader/nbgrader_config.py _docs _proc
+	       grader/gradebook.db grader/grades.csv grader/nbgrader_config.py _docs _proc build/docs
