@@ -88,6 +88,9 @@ c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.root = {root!r}
 c.Execute.timeout = {cell_timeout}
 c.Execute.kernel_name = {kernel!r}
+# After a cell's reply, how long to wait for its last output: nbclient's 4 s fails busy machines, and a notebook
+# whose output is late would lose the rest of its cells.
+c.Execute.iopub_timeout = 60
 c.LimitOutput.max_lines = {max_output_lines}
 # The solution version is shown to students after the deadline: no hidden tests in it, no need to run it.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests]
