@@ -36,6 +36,15 @@ student solution samples grades: $(STAMP)
 autograde: $(STAMP)
 	$(BIN)/python -m grader autograde $(STUDENTS)
 
+# What the course hands out: the student edition (any time) and the reference library (after the deadline).
+.PHONY: student-edition dist
+student-edition: $(STAMP) ## dist/<assignment>-student.tar.gz: release notebooks, stub package, helpers, self-check
+	$(BIN)/python -m grader student-edition
+
+dist: $(STAMP) ## wheel and sdist of the reference library in dist/ (it holds the solutions)
+	rm -f dist/dlcourse-*.whl dist/dlcourse-*.tar.gz
+	$(BIN)/python -m build --no-isolation --outdir dist .
+
 clean: ## remove generated course state (keeps .venv)
 	rm -rf grader/source grader/release grader/solution grader/submitted grader/autograded grader/feedback \
 	       grader/gradebook.db grader/grades.csv grader/nbgrader_config.py _docs _proc

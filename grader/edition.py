@@ -78,16 +78,19 @@ def helper_modules(course: Course) -> list:
     return sorted(p.stem for p in LIBRARY.glob("*.py") if not p.stem.startswith("_") and p.stem not in exercises)
 
 
-def reference_lines(source_dir: Path) -> set:
-    """The lines only the reference holds: solution lines (less any line also given to students) and hidden-test
-    lines of every source notebook, stripped; blank lines, markers and comments left out."""
+def reference_lines(notebooks, solutions=True, hidden=True) -> set:
+    """The lines only the reference holds, stripped: the solution lines (less any line also given to students)
+    and the hidden-test lines of these source notebooks; blank lines, comments and bare keywords left out."""
     secret, given = set(), set()
-    for path in sorted(Path(source_dir).glob("*.ipynb")):
+    for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:
-            lines = {line.strip() for line in cell.source.splitlines()}
-            secret |= {line.strip() for line in solution_lines(cell.source)}
-            secret |= lines - {line.strip() for line in remove_hidden_tests(cell.source).splitlines()}
-            given |= {line.strip() for line in given_lines(remove_hidden_tests(cell.source))}
+            visible = remove_hidden_tests(cell.source)
+            if solutions:
+                secret |= {line.strip() for line in solution_lines(visible)}
+            if hidden:
+                secret |= {line.strip() for line in cell.source.splitlines()} - \
+                    {line.strip() for line in visible.splitlines()}
+            given |= {line.strip() for line in given_lines(visible)}
     trivial = re.compile(r"(break|continue|pass|return|else:|try:|finally:)$")
     return {line for line in secret - given if line and not line.startswith("#") and not trivial.match(line)}
 
@@ -158,7 +161,7 @@ def build_student_package(course: Course, dest: Path) -> Path:
                       if not (lib / f"{m}.py").exists()})
     if missing:
         raise CourseError(f"the notebooks import {[f'{package}.{m}' for m in missing]}, which the student package lacks")
-    leaks = find_reference_code(dest, reference_lines(course.source))
+    leaks = find_reference_code(dest, reference_lines(sorted(course.source.glob("*.ipynb"))))
     if leaks:
         raise CourseError("the student edition holds reference code:\n  " + "\n  ".join(leaks[:10]))
     return dest
