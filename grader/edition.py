@@ -72,9 +72,9 @@ def exported_modules(notebooks) -> dict:
     return modules
 
 
-def helper_modules(course: Course) -> list:
+def helper_modules(parts) -> list:
     "The library modules no part of the assignment exports: the course's helpers, given to students as they are."
-    exercises = exported_modules(NBS_DIR / f"{part}.ipynb" for part in course.settings.parts)
+    exercises = exported_modules(NBS_DIR / f"{part}.ipynb" for part in parts)
     return sorted(p.stem for p in LIBRARY.glob("*.py") if not p.stem.startswith("_") and p.stem not in exercises)
 
 
@@ -147,7 +147,7 @@ def build_student_package(course: Course, dest: Path) -> Path:
     (lib / "__init__.py").write_text(f'"""{s.course_id} {s.assignment_id}: your exercises (exported from the notebooks '
                                      f'with `nbdev-export`) and the course helpers."""\n'
                                      f'__version__ = "{dlcourse.__version__}"\n')
-    for name in helper_modules(course):
+    for name in helper_modules(s.parts):
         (lib / f"{name}.py").write_text(_helper_source(name, package))
     shutil.copytree(LIBRARY / "sample_data", lib / "sample_data")
     (lib / "selfcheck.py").write_text(SELFCHECK.read_text().replace("{package}", package))
