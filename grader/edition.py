@@ -10,9 +10,9 @@
   part exports: data loading with the embedded CIFAR-10 sample, plots, the gradient check, the test helpers) as
   they are; and `selfcheck`, the check before submitting.
 
-Nothing in it holds reference exercise code: the build refuses to finish when any file does. The grading sandbox
-installs this same folder, so students and the grader see one build. `student_edition` packs it into
-`dist/<assignment_id>-student.tar.gz`.
+Nothing in it holds reference exercise code: the build refuses to finish when any file does. A grading sandbox,
+which must not hold the reference either, installs this same folder: one build for both. `student_edition` packs
+it into `dist/<assignment_id>-student.tar.gz`.
 
 When the instructor autogrades a notebook of the edition, nbgrader restores every locked cell from the gradebook,
 so the graded imports are the instructor's (`dlcourse.<module>`), as for a notebook of the release folder.
@@ -144,9 +144,7 @@ def build_student_package(course: Course, dest: Path) -> Path:
 
     lib = dest / package
     lib.mkdir()
-    (lib / "__init__.py").write_text(f'"""{s.course_id} {s.assignment_id}: your exercises (exported from the notebooks '
-                                     f'with `nbdev-export`) and the course helpers."""\n'
-                                     f'__version__ = "{dlcourse.__version__}"\n')
+    (lib / "__init__.py").write_text(f'__version__ = "{dlcourse.__version__}"\n')  # nbdev-export adds the docstring
     for name in helper_modules(s.parts):
         (lib / f"{name}.py").write_text(_helper_source(name, package))
     shutil.copytree(LIBRARY / "sample_data", lib / "sample_data")

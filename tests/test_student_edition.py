@@ -289,8 +289,9 @@ def test_self_check_reports_the_blank_notebooks_as_unfinished(venv, edition):
     assert code == 1 and set(left) == set(run)
     for name in run:
         failing = [item for item in left[name] if item.startswith("test ")]
-        assert failing, left[name]
-        assert not [item for item in failing if not item.endswith("NotImplementedError") and "not defined" not in item]
+        # the stubs fail the tests (and what follows from them); nothing the edition should hold is missing
+        assert any(item.endswith("NotImplementedError") for item in failing), left[name]
+        assert not [item for item in failing if re.search(r"(ModuleNotFound|Import|FileNotFound)Error", item)]
 
 
 def test_nbdev_clean_keeps_the_nbgrader_metadata(venv, edition, tmp_path):
