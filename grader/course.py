@@ -179,11 +179,12 @@ modules of `{package}` out of step with the notebook (run `nbdev-export`), and t
 
 ## Submit
 
-Hand in the notebooks, with their names unchanged, where your course collects submissions (with nbgrader's
-exchange: `nbgrader submit . {assignment_id}`). Don't delete, split or retype the cells that were given: the
-grader restores them from its own copy and runs each notebook from the top, with hidden tests and with the
-course's reference versions of the earlier parts, so that each part is graded on its own. The `{package}` folder
-is not handed in.
+Hand in the notebooks ({notebooks}) with their names unchanged, where your course collects submissions (its
+upload page, or nbgrader's exchange where the course runs one); the grader files them under
+`submitted/<your id>/{assignment_id}/`. Don't delete, split or retype the cells that were given: the grader
+restores them from its own copy and runs each notebook from the top, with hidden tests and with the course's
+reference versions of the earlier parts, so that each part is graded on its own. The `{package}` folder is not
+handed in.
 """
 
 

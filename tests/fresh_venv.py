@@ -24,10 +24,11 @@ class FreshVenv:
         site = Path(self.run("-c", "import sysconfig; print(sysconfig.get_path('purelib'))").stdout.strip())
         deps = self.path / "third-party"
         deps.mkdir()
-        for entry in Path(sysconfig.get_path("purelib")).iterdir():
-            if not entry.name.lower().startswith((*hidden, "__editable__")) and entry.suffix != ".pth" \
-                    and entry.name != "__pycache__":
-                (deps / entry.name).symlink_to(entry)
+        for lib in sorted({Path(sysconfig.get_path("purelib")), Path(sysconfig.get_path("platlib"))}):
+            for entry in lib.iterdir():
+                if not entry.name.lower().startswith((*hidden, "__editable__")) and entry.suffix != ".pth" \
+                        and entry.name != "__pycache__" and not (deps / entry.name).exists():
+                    (deps / entry.name).symlink_to(entry)
         (site / "third-party.pth").write_text(f"{deps}\n")
         for name in hidden:
             assert self.run("-c", f"import {name}", check=False).returncode != 0, f"{name} is importable in {self.path}"

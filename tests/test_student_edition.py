@@ -269,9 +269,26 @@ def test_every_exercise_stub_raises_not_implemented_error(venv, edition, tmp_pat
     results = json.loads(res.stdout.strip().splitlines()[-1])
     assert {k: v for k, v in results.items() if v != "ok"} == {}
     assert set(PROBES) <= set(results)  # no probe is left over from an exercise that changed
-    # one stub per exercise method at least: every exported exercise cell of the notebooks has its stubs probed
-    assert len(results) >= sum(len(solution_ids(edition / n)) for n in NOTEBOOKS) - 8
+    assert set(results) == notebook_stubs(edition)  # the package's stubs are the notebooks' exported ones, all probed
     assert {"layers.LeakyReLU.forward", "cnn.CNN._make_feature_extractor", "training.Trainer.fit"} <= set(results)
+
+
+def notebook_stubs(edition):
+    "`module.qualname` of each function with a `# YOUR CODE HERE` in the exported exercise cells of the notebooks."
+    stubs = set()
+    for name in NOTEBOOKS:
+        cells = nbformat.read(edition / name, as_version=4).cells
+        (module,) = exported_modules([edition / name])
+        for cell in cells:
+            if not (cell.metadata.get("nbgrader", {}).get("solution") and cell.source.startswith("#| export")):
+                continue
+            for node in ast.parse(cell.source).body:
+                defs = [(node, "")] if isinstance(node, ast.FunctionDef) else \
+                    [(f, node.name + ".") for f in node.body if isinstance(f, ast.FunctionDef)] \
+                    if isinstance(node, ast.ClassDef) else []
+                stubs |= {f"{module}.{owner}{fn.name}" for fn, owner in defs
+                          if "# YOUR CODE HERE" in ast.get_source_segment(cell.source, fn)}
+    return stubs
 
 
 def test_self_check_reports_the_blank_notebooks_as_unfinished(venv, edition):
@@ -282,7 +299,9 @@ def test_self_check_reports_the_blank_notebooks_as_unfinished(venv, edition):
     for name in NOTEBOOKS:
         exercises = next(item for item in left[name] if item.startswith("exercises to write: "))
         assert exercises.split(": ", 1)[1].split(", ") == solution_ids(edition / name)
-        assert not [item for item in left[name] if "nbdev-export" in item]  # the package is the notebooks' export
+        # nothing else: the package is the notebooks' export, the given cells are as nbgrader's checksums say
+        assert [item.split(":")[0] for item in left[name]] in (["exercises to write"],
+                                                               ["exercises to write", "answers to write"]), left[name]
     run = QUICK if FULL else QUICK[:1]
     code, out = selfcheck(venv, edition, *run)  # nbgrader validate runs them
     left = report(out)
@@ -343,11 +362,20 @@ def test_every_import_of_the_finished_notebooks_resolves(venv, finished):
     venv.run("-c", "\n".join(sorted(set(imports))), cwd=finished)
 
 
-def test_self_check_sees_a_package_out_of_step(venv, finished, tmp_path):
+def test_self_check_sees_a_stale_package_and_changed_given_cells(venv, finished, tmp_path):
     folder = tmp_path / "stale"
     shutil.copytree(finished, folder)
-    stub = folder / PACKAGE / "layers.py"
-    stub.write_text(stub.read_text().replace("class Sigmoid", "class Sigmoid2"))
+    module = folder / PACKAGE / "layers.py"
+    module.write_text(module.read_text().replace("class Sigmoid", "class Sigmoid2"))
+    path = folder / "part2_optimizers.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    given = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("locked") and c.cell_type == "code"
+                 and not c.source.startswith("#|"))  # a given cell that is not exported
+    given.source += "\nx = 1"
+    nbformat.write(nb, path)
     code, out = selfcheck(venv, folder, "--no-run")
     assert code == 1
-    assert report(out)["part1_backprop.ipynb"] == [f"{PACKAGE}/layers.py out of step with the notebook: run `nbdev-export`"]
+    left = report(out)
+    assert left["part1_backprop.ipynb"] == [f"{PACKAGE}/layers.py out of step with the notebook: run `nbdev-export`"]
+    assert left["part2_optimizers.ipynb"] == ["given cells changed (the grader puts them back as they were): "
+                                              + given.metadata["nbgrader"]["grade_id"]]

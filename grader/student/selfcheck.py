@@ -18,10 +18,10 @@ from pathlib import Path
 import nbformat
 
 from . import _course
+from .plot import STATIC_PLOTS_VAR
 
 STUB = "raise NotImplementedError()"
 ANSWER = "YOUR ANSWER HERE"
-STATIC_PLOTS_VAR = "DLCOURSE_STATIC_PLOTS"  # hw2.plot: draw static figures where nobody moves a slider
 
 
 def _nbgrader(cell):
@@ -67,24 +67,28 @@ def _last_line(error: str) -> str:
     return next((line for line in reversed(lines) if line), "failed").rstrip(":")[:160]
 
 
-def validate(notebook: Path, timeout: int):
-    """nbgrader validate: run the notebook from the top; {grade id: error} of the test cells that fail, and the
-    locked cells whose text was changed (they are restored when graded)."""
+def changed_locked_cells(nb):
+    "Grade ids of the locked cells whose text differs from what was given (nbgrader's checksum, as validate does)."
+    from nbgrader.utils import compute_checksum, is_locked
+    return [_nbgrader(c)["grade_id"] for c in nb.cells if is_locked(c) and "checksum" in _nbgrader(c)
+            and compute_checksum(c) != _nbgrader(c)["checksum"]]
+
+
+def failing_tests(notebook: Path, timeout: int):
+    "nbgrader validate: run the notebook from the top; {grade id: error} of the test cells that fail."
     from nbgrader.validator import Validator
     from traitlets.config import Config
     config = Config()
     config.Execute.timeout = timeout
     config.KernelManager.transport = "ipc"  # a local socket file, not TCP on localhost
+    config.Validator.ignore_checksums = True  # changed cells are reported apart, and the tests still run
     results = Validator(config=config).validate(str(notebook))
     cells = [cell for cell in nbformat.read(notebook, as_version=4).cells if _nbgrader(cell)]
     by_source = {cell.source.strip(): _nbgrader(cell)["grade_id"] for cell in cells}
     code = {cell.source.strip() for cell in cells if cell.cell_type == "code"}
     # written answers are graded by hand: `unfinished` reports those still to write
-    failed = {by_source.get(r["source"], r["source"][:40]): _last_line(r.get("raw_error", ""))
-              for r in results.get("failed", []) if r["source"] in code}
-    changed = [by_source.get(r["source"], r["source"][:40]) for r in results.get("changed", [])]
-    changed += [by_source.get(r["source"], r["source"][:40]) for r in results.get("type_changed", [])]
-    return failed, changed
+    return {by_source.get(r["source"], r["source"][:40]): _last_line(r.get("raw_error", ""))
+            for r in results.get("failed", []) if r["source"] in code}
 
 
 def grading_like_environment(tmp: Path):
@@ -94,6 +98,27 @@ def grading_like_environment(tmp: Path):
     startup.write_text(_course.WARNINGS_TO_STDOUT)
     os.environ["IPYTHONDIR"] = str(tmp)
     os.environ[STATIC_PLOTS_VAR] = "1"
+
+
+def notebook_problems(folder: Path, path: Path, timeout: int, run: bool, out):
+    "What is left in one notebook, one line each."
+    nb = nbformat.read(path, as_version=4)
+    exercises, answers = unfinished(nb)
+    problems = []
+    if exercises:
+        problems.append(f"exercises to write: {', '.join(exercises)}")
+    if answers:
+        problems.append(f"answers to write: {', '.join(answers)}")
+    stale = stale_modules(folder, path)
+    if stale:
+        problems.append(f"{', '.join(stale)} out of step with the notebook: run `nbdev-export`")
+    changed = changed_locked_cells(nb)
+    if changed:
+        problems.append(f"given cells changed (the grader puts them back as they were): {', '.join(changed)}")
+    if run:
+        print(f"{path.name}: running it with nbgrader validate ...", file=out, flush=True)
+        problems += [f"test {gid} fails: {error}" for gid, error in failing_tests(path, timeout).items()]
+    return problems
 
 
 def check(folder: Path, notebooks, timeout: int, run=True, out=sys.stdout):
@@ -109,21 +134,10 @@ def check(folder: Path, notebooks, timeout: int, run=True, out=sys.stdout):
                 left += 1
                 continue
             start = time.time()
-            exercises, answers = unfinished(nbformat.read(path, as_version=4))
-            problems = []
-            if exercises:
-                problems.append(f"exercises to write: {', '.join(exercises)}")
-            if answers:
-                problems.append(f"answers to write: {', '.join(answers)}")
-            stale = stale_modules(folder, path)
-            if stale:
-                problems.append(f"{', '.join(stale)} out of step with the notebook: run `nbdev-export`")
-            if run:
-                print(f"{name}: running it with nbgrader validate ...", file=out, flush=True)
-                failed, changed = validate(path, timeout)
-                if changed:
-                    problems.append(f"locked cells changed (the grader restores them): {', '.join(changed)}")
-                problems += [f"test {gid} fails: {error}" for gid, error in failed.items()]
+            try:
+                problems = notebook_problems(folder, path, timeout, run, out)
+            except Exception as e:  # a notebook that cannot be read or run is something left too
+                problems = [f"could not check it: {type(e).__name__}: {e}"]
             left += len(problems)
             verdict = "done" if not problems else f"{len(problems)} left"
             print(f"{name}: {verdict} ({time.time() - start:.0f} s)", file=out)
