@@ -130,9 +130,9 @@ jupyter_hooks = false
 STUDENT_README = """\
 # {course_id} {assignment_id}: student edition
 
-This folder holds the homework's notebooks ({notebooks}), the files their tests read (`tests/assets/`) and the
-`{package}` package: the course's helpers (CIFAR-10 loading with a 4,000-image sample built in, plots, the gradient
-check) and, once you export them, your own solutions. It holds no solutions.
+This folder holds the homework's {n_notebooks} notebooks, `{first}` to `{last}`, the files their tests read
+(`tests/assets/`) and the `{package}` package: the course's helpers (CIFAR-10 loading with a 4,000-image sample
+built in, plots, the gradient check) and, once you export them, your own solutions. It holds no solutions.
 
 ## Install, once
 
@@ -167,9 +167,9 @@ JupyterLab to use them. Elsewhere they draw a static figure.
 ## Self-check before submitting
 
 ```bash
-python -m {package}.selfcheck                        # every notebook, run from the top: a few minutes
-python -m {package}.selfcheck {first}     # one notebook
-python -m {package}.selfcheck --no-run               # only what is left to write, in seconds
+python -m {package}.selfcheck  # every notebook, run from the top: several minutes
+python -m {package}.selfcheck {first}  # one notebook
+python -m {package}.selfcheck --no-run  # only what is left to write, in seconds
 ```
 
 For each notebook it lists what is left: exercises still raising `NotImplementedError`, answers still to write,
@@ -179,7 +179,7 @@ modules of `{package}` out of step with the notebook (run `nbdev-export`), and t
 
 ## Submit
 
-Hand in the notebooks ({notebooks}) with their names unchanged, where your course collects submissions (its
+Hand in the {n_notebooks} notebooks with their names unchanged, where your course collects submissions (its
 upload page, or nbgrader's exchange where the course runs one); the grader files them under
 `submitted/<your id>/{assignment_id}/`. Don't delete, split or retype the cells that were given: the grader
 restores them from its own copy and runs each notebook from the top, with hidden tests and with the course's
@@ -233,7 +233,7 @@ class Course:
             shutil.copy(tensor, assets)
         fmt = dict(package=s.student_package, course_id=s.course_id, assignment_id=s.assignment_id,
                    version=dlcourse.__version__, dependencies=json.dumps(student_dependencies()),
-                   notebooks=", ".join(f"`{part}.ipynb`" for part in s.parts), first=f"{s.parts[0]}.ipynb",
+                   n_notebooks=len(s.parts), first=f"{s.parts[0]}.ipynb", last=f"{s.parts[-1]}.ipynb",
                    cell_timeout=s.cell_timeout)
         (self.source / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(**fmt))
         (self.source / "README.md").write_text(STUDENT_README.format(**fmt))
