@@ -380,3 +380,21 @@ def test_self_check_sees_a_stale_package_and_changed_given_cells(venv, finished,
     assert left["part1_backprop.ipynb"] == [f"{PACKAGE}/layers.py out of step with the notebook: run `nbdev-export`"]
     assert left["part2_optimizers.ipynb"] == ["given cells changed (the grader puts them back as they were): "
                                               + given.metadata["nbgrader"]["grade_id"]]
+
+
+def test_autograding_a_notebook_of_the_edition_restores_the_course_imports(course, finished):
+    "nbgrader autograde's first step puts the gradebook's locked cells back: the graded imports are dlcourse's again."
+    from nbgrader.preprocessors import OverwriteCells
+    for name in NOTEBOOKS:
+        nb = nbformat.read(finished / name, as_version=4)
+        resources = {"nbgrader": {"notebook": Path(name).stem, "assignment": AID,
+                                  "db_url": f"sqlite:///{course.gradebook_path}"}}
+        graded, _ = OverwriteCells().preprocess(nb, resources)
+        released = {c.metadata["nbgrader"]["grade_id"]: c.source
+                    for c in nbformat.read(course.release / name, as_version=4).cells if "nbgrader" in c.metadata}
+        for cell in graded.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("locked"):
+                assert cell.source == released[meta["grade_id"]], (name, meta["grade_id"])
+            if cell.cell_type == "code":
+                assert not re.search(rf"^\s*(from|import)\s+{PACKAGE}\b", cell.source, re.MULTILINE), cell.source
