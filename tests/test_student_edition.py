@@ -390,11 +390,11 @@ def test_autograding_a_notebook_of_the_edition_restores_the_course_imports(cours
         resources = {"nbgrader": {"notebook": Path(name).stem, "assignment": AID,
                                   "db_url": f"sqlite:///{course.gradebook_path}"}}
         graded, _ = OverwriteCells().preprocess(nb, resources)
-        released = {c.metadata["nbgrader"]["grade_id"]: c.source
-                    for c in nbformat.read(course.release / name, as_version=4).cells if "nbgrader" in c.metadata}
+        source = {c.metadata["nbgrader"]["grade_id"]: c.source  # what the gradebook holds (hidden tests included)
+                  for c in nbformat.read(course.source / name, as_version=4).cells if "nbgrader" in c.metadata}
         for cell in graded.cells:
             meta = cell.metadata.get("nbgrader", {})
             if meta.get("locked"):
-                assert cell.source == released[meta["grade_id"]], (name, meta["grade_id"])
+                assert cell.source == source[meta["grade_id"]], (name, meta["grade_id"])
             if cell.cell_type == "code":
                 assert not re.search(rf"^\s*(from|import)\s+{PACKAGE}\b", cell.source, re.MULTILINE), cell.source
