@@ -164,7 +164,10 @@ def main(argv=None):
     if left:
         print(f"\n{left} thing(s) left: not ready to submit yet.")
         return 1
-    print(f"\nEverything done and every visible test passes: ready to submit (the grader runs more tests).")
+    if args.no_run:
+        print("\nNothing left to write. The notebooks were not run: without --no-run the self-check runs their tests.")
+    else:
+        print("\nEverything done and every visible test passes: ready to submit (the grader runs more tests).")
     return 0
 
 
