@@ -74,21 +74,33 @@ def changed_locked_cells(nb):
             and compute_checksum(c) != _nbgrader(c)["checksum"]]
 
 
-def failing_tests(notebook: Path, timeout: int):
-    "nbgrader validate: run the notebook from the top; {grade id: error} of the test cells that fail."
+def failing_cells(notebook: Path, timeout: int):
+    """nbgrader validate: run the notebook from the top. {label: error} of the test cells that fail, and of the other
+    cells that raise (a test that fails because a cell above it did is easier to fix from that cell)."""
     from nbgrader.validator import Validator
     from traitlets.config import Config
     config = Config()
     config.Execute.timeout = timeout
+    config.Execute.iopub_timeout = 60  # a busy machine may take more than nbclient's 4 s to deliver a cell's output
     config.KernelManager.transport = "ipc"  # a local socket file, not TCP on localhost
     config.Validator.ignore_checksums = True  # changed cells are reported apart, and the tests still run
+    config.Validator.validate_all = True
     results = Validator(config=config).validate(str(notebook))
-    cells = [cell for cell in nbformat.read(notebook, as_version=4).cells if _nbgrader(cell)]
-    by_source = {cell.source.strip(): _nbgrader(cell)["grade_id"] for cell in cells}
-    code = {cell.source.strip() for cell in cells if cell.cell_type == "code"}
-    # written answers are graded by hand: `unfinished` reports those still to write
-    return {by_source.get(r["source"], r["source"][:40]): _last_line(r.get("raw_error", ""))
-            for r in results.get("failed", []) if r["source"] in code}
+    cells = nbformat.read(notebook, as_version=4).cells
+    labels = {}
+    for i, cell in enumerate(cells):
+        gid = _nbgrader(cell).get("grade_id", f"number {i + 1}")
+        labels[cell.source.strip()] = (f"test {gid}" if _nbgrader(cell).get("grade") else f"cell {gid}",
+                                       cell.cell_type)
+    failed = {}
+    for r in results.get("failed", []):
+        label, cell_type = labels.get(r["source"], (f"cell {r['source'][:30]!r}", "code"))
+        error = _last_line(r.get("raw_error", ""))
+        # written answers are graded by hand (`unfinished` reports those still to write); a cell that is not a
+        # test only counts when it raised (a progress bar on stderr is fine there)
+        if cell_type == "code" and (label.startswith("test ") or re.match(r"\w*(Error|Exception|Interrupt)\b", error)):
+            failed[label] = error
+    return failed
 
 
 def grading_like_environment(tmp: Path):
@@ -117,7 +129,7 @@ def notebook_problems(folder: Path, path: Path, timeout: int, run: bool, out):
         problems.append(f"given cells changed (the grader puts them back as they were): {', '.join(changed)}")
     if run:
         print(f"{path.name}: running it with nbgrader validate ...", file=out, flush=True)
-        problems += [f"test {gid} fails: {error}" for gid, error in failing_tests(path, timeout).items()]
+        problems += [f"{label} fails: {error}" for label, error in failing_cells(path, timeout).items()]
     return problems
 
 
