@@ -55,6 +55,18 @@ student solution samples feedback grades: $(STAMP)
 autograde: $(STAMP) sysdeps
 	$(BIN)/python -m grader autograde $(STUDENTS)
 
+# What the course hands out: the student edition (any time) and the reference library (after the deadline).
+.PHONY: student-edition dist test-edition
+student-edition: $(STAMP) ## dist/<assignment>-student.tar.gz: release notebooks, stub package, helpers, self-check
+	$(BIN)/python -m grader student-edition
+
+dist: $(STAMP) ## wheel and sdist of the reference library in dist/ (it holds the solutions)
+	rm -f dist/dlcourse-*.whl dist/dlcourse-*.tar.gz
+	$(BIN)/python -m build --no-isolation --outdir dist .
+
+test-edition: $(STAMP) ## the student edition's self-check on every notebook, blank and finished (minutes)
+	DLCOURSE_EDITION_FULL=1 $(BIN)/python -m pytest tests/test_student_edition.py
+
 clean: ## remove generated course state (keeps .venv)
 	rm -rf grader/source grader/release grader/solution grader/submitted grader/autograded grader/feedback \
 	       grader/gradebook.db grader/grades.csv grader/nbgrader_config.py _docs _proc build/docs

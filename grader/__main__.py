@@ -1,4 +1,4 @@
-"""Instructor commands: `python -m grader {student,solution,samples,autograde,feedback,grades,demo}`."""
+"""Instructor commands: `python -m grader {student,solution,student-edition,samples,autograde,feedback,grades,demo}`."""
 import argparse
 import shutil
 import subprocess
@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from grader.course import ROOT, Course, CourseError, load_settings
+from grader.edition import student_edition
 from grader.report import format_table, scores
 from grader.runner import make_runner
 from grader.samples import SAMPLES, build_submission
@@ -54,6 +55,8 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("student", help="build the student version in grader/release/")
     sub.add_parser("solution", help="build the solution version (no hidden tests) in grader/solution/")
+    p = sub.add_parser("student-edition", help="the student edition: dist/<assignment>-student.tar.gz")
+    p.add_argument("--dist", type=Path, default=ROOT / "dist", help="where to write it (default: %(default)s)")
     sub.add_parser("samples", help="write the sample submissions named in settings.ini to grader/submitted/")
     p = sub.add_parser("autograde", help="autograde submissions in grader/submitted/, then report and export")
     p.add_argument("students", nargs="*", help="student ids (default: every submission)")
@@ -66,6 +69,9 @@ def main(argv=None):
         course = Course(load_settings())
         if args.command == "student":
             print(f"student version: {course.student_version().relative_to(ROOT)}")
+        elif args.command == "student-edition":
+            course.student_version()
+            print(f"student edition: {student_edition(course, args.dist)}")
         elif args.command == "solution":
             print(f"solution version: {course.solution_version().relative_to(ROOT)}")
         elif args.command == "samples":

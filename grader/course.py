@@ -5,16 +5,20 @@ the student version (`release/`), the solution version (`solution/`), autograde 
 `submitted/` and export `grades.csv`, all with nbgrader's own command-line tools.
 """
 import configparser
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook
 
+import dlcourse
 from dlcourse.authoring import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, given_lines, remove_hidden_tests,
                                 solution_lines)
 
@@ -110,35 +114,102 @@ c.LimitOutputBytes.max_kb = {max_output_kb}
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 """
 
+def student_dependencies() -> list:
+    "What the student package needs: the library's dependencies and the notebook tools (nbdev, nbgrader, JupyterLab)."
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    tools = [d for d in project["optional-dependencies"]["dev"] if re.match(r"(nbdev|nbgrader|nbformat|ipykernel)\b", d)]
+    return [*project["dependencies"], *tools, "jupyterlab>=4"]
+
+
+# The student edition's project (grader/edition.py adds the package itself); nbgrader's release holds it too.
 STUDENT_PYPROJECT = """\
-# Lets you turn this notebook into a package: run `nbdev-export` here and `import {package}.layers`.
+# The {package} package: your exercises (nbdev-export writes them here from the notebooks) and the course helpers.
+# `pip install -e .` in this folder installs it with everything the notebooks need.
+[build-system]
+requires = ["setuptools>=77"]
+build-backend = "setuptools.build_meta"
+
 [project]
 name = "{package}"
-version = "0.1.0"
+version = "{version}"
+description = "{course_id} {assignment_id}, student edition"
 requires-python = ">=3.10"
-dependencies = ["torch", "dlcourse"]
+dependencies = {dependencies}
+
+[tool.setuptools]
+packages = ["{package}"]
+
+[tool.setuptools.package-data]
+{package} = ["sample_data/*.tar.gz"]
 
 [tool.nbdev]
 lib_path = "{package}"
 nbs_path = "."
 recursive = false
+# nbgrader keeps its cell metadata under "nbgrader": nbdev-clean must not strip it
 allowed_cell_metadata_keys = ["nbgrader"]
+allowed_metadata_keys = []
+jupyter_hooks = false
 """
 
 STUDENT_README = """\
-# {assignment_id}
+# {course_id} {assignment_id}: student edition
 
-Set up once: `pip install dlcourse nbdev jupyterlab` (the tests compare your code with torch autograd).
+This folder holds the homework's {n_notebooks} notebooks, `{first}` to `{last}`, the files their tests read
+(`tests/assets/`) and the `{package}` package: the course's helpers (CIFAR-10 loading with a 4,000-image sample
+built in, plots, the gradient check) and, once you export them, your own solutions. It holds no solutions.
 
-1. Open each notebook in JupyterLab and fill in every `# YOUR CODE HERE` (delete the `raise NotImplementedError()`).
-2. Run the test cell under each exercise. The grader runs these tests and more: other shapes, dtypes and edge cases.
-3. Write your answers in the cells that say `YOUR ANSWER HERE`.
-4. Optional: `nbdev-export` writes your code to the `{package}` package, so that later parts can import it.
+## Install, once
+
+With Python 3.10 or newer, in this folder:
+
+```bash
+python -m venv .venv && . .venv/bin/activate    # or a conda environment
+pip install -e .
+```
+
+This installs `{package}` (editable, so it follows your exports) with PyTorch, JupyterLab, nbdev and nbgrader.
+You don't need the course's reference library `dlcourse`: it ships the solutions, and importing it into an exercise
+scores 0.
+
+## Work
+
+1. `jupyter lab`, then open the notebooks in order, starting with `{first}`.
+2. Fill in every `# YOUR CODE HERE` (delete the `raise NotImplementedError()` under it) and write your answers in
+   the cells that say `YOUR ANSWER HERE`.
+3. Run the test cell under each exercise. The grader runs these tests and more: other shapes, dtypes and edge cases.
+4. When a notebook is done, run `nbdev-export` in this folder. It writes your code into `{package}`
+   (`{package}.layers`, `{package}.optimizers`, ...), which the later notebooks import: Part 2 trains your Part 1
+   layers, Part 4 classifies with your Part 3 classifier. Until you export, they get the stubs, which raise
+   `NotImplementedError`. (`nbdev-clean` tidies the notebooks and keeps nbgrader's cell metadata.)
+
+The notebooks train on the built-in CIFAR-10 sample. With a full copy, set `DLCOURSE_CIFAR10` to it (a torchvision
+data folder, or an image-folder export `train/<class>/*.jpg`, `test/<class>/*.jpg`, as a folder or a `.tar.gz`).
 
 Part 3's explorers (sliders for the threshold, the depth and the width) are widgets: open the notebooks in
 JupyterLab to use them. Elsewhere they draw a static figure.
 
-Write your own code in the notebook: importing the course's reference library (`dlcourse`) into an exercise scores 0.
+## Self-check before submitting
+
+```bash
+python -m {package}.selfcheck  # every notebook, run from the top: several minutes
+python -m {package}.selfcheck {first}  # one notebook
+python -m {package}.selfcheck --no-run  # only what is left to write, in seconds
+```
+
+For each notebook it lists what is left: exercises still raising `NotImplementedError`, answers still to write,
+modules of `{package}` out of step with the notebook (run `nbdev-export`), and the test cells that fail when
+`nbgrader validate` runs the notebook from the top as the grader does (a fresh kernel, cells in order, at most
+{cell_timeout} s a cell). It ends with "ready to submit" (exit status 0) or the number of things left.
+
+## Submit
+
+Hand in the {n_notebooks} notebooks with their names unchanged, where your course collects submissions (its
+upload page, or nbgrader's exchange where the course runs one); the grader files them under
+`submitted/<your id>/{assignment_id}/`. Don't delete, split or retype the cells that were given: the grader
+restores them from its own copy and runs each notebook from the top, with hidden tests and with the course's
+reference versions of the earlier parts, so that each part is graded on its own. The `{package}` folder is not
+handed in.
 """
 
 
@@ -185,7 +256,10 @@ class Course:
         assets.mkdir(parents=True)
         for tensor in sorted(ASSETS_DIR.glob("*.pt")):
             shutil.copy(tensor, assets)
-        fmt = dict(package=s.student_package, assignment_id=s.assignment_id)
+        fmt = dict(package=s.student_package, course_id=s.course_id, assignment_id=s.assignment_id,
+                   version=dlcourse.__version__, dependencies=json.dumps(student_dependencies()),
+                   n_notebooks=len(s.parts), first=f"{s.parts[0]}.ipynb", last=f"{s.parts[-1]}.ipynb",
+                   cell_timeout=s.cell_timeout)
         (self.source / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(**fmt))
         (self.source / "README.md").write_text(STUDENT_README.format(**fmt))
 
