@@ -148,8 +148,8 @@ class ResidualUnit(nn.Module):
         return self.act(self.body(x) + self.shortcut(x))
 
 class YourCNN(CNN):
-    """Our design (see the questions): per group of `pool_every` channels, a 3x3 convolution with batch norm, then
-    the pooling, then residual units of two convolutions; global average pooling and dropout before the MLP."""
+    """Per group of `pool_every` channels: a 3x3 convolution with batch norm, the pooling, then residual units of
+    two convolutions; global average pooling and dropout before the MLP."""
 
     def __init__(self, in_size, out_classes, channels, pool_every, hidden_dims, dropout=0.0, **kwargs):
         self.dropout = dropout
