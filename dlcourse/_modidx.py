@@ -108,6 +108,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                                                                      'dlcourse/experiments.py'),
                                       'dlcourse.experiments.DeviceLoader._order': ( 'part5_experiments.html#deviceloader._order',
                                                                                     'dlcourse/experiments.py'),
+                                      'dlcourse.experiments.DeviceLoader._sampler_runs_dry': ( 'part5_experiments.html#deviceloader._sampler_runs_dry',
+                                                                                               'dlcourse/experiments.py'),
                                       'dlcourse.experiments.FastClassifierTrainer': ( 'part5_experiments.html#fastclassifiertrainer',
                                                                                       'dlcourse/experiments.py'),
                                       'dlcourse.experiments.FastClassifierTrainer.__init__': ( 'part5_experiments.html#fastclassifiertrainer.__init__',

@@ -51,6 +51,7 @@ import json
 import math
 import os
 import random
+import re
 import sys
 import tempfile
 import zlib
@@ -116,16 +117,26 @@ class DeviceLoader:
             generator = torch.Generator().manual_seed(int(torch.empty((), dtype=torch.int64).random_().item()))
         return torch.randperm(n, generator=generator)
 
+    def _sampler_runs_dry(self):
+        "RandomSampler draws one more permutation when it runs out; from the caller's generator, so must we."
+        if self.shuffle and self.generator is not None:
+            torch.randperm(len(self.labels), generator=self.generator)
+
     def __iter__(self):
         order = self._order().to(self.device)
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start:start + self.batch_size]
+        n, bs = len(order), self.batch_size
+        for start in range(0, n, bs):
+            if start + bs > n:  # DataLoader's sampler runs dry before a smaller last batch
+                self._sampler_runs_dry()
+            idx = order[start:start + bs]
             x = self.images[idx].float().div_(255)  # ToTensor's scaling, on the device
             if self.augment:
                 x = flip_and_crop(x)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             yield x, self.labels[idx]
+        if n % bs == 0:  # ... or when asked for a batch after the last full one
+            self._sampler_runs_dry()
 
 # %% ../nbs/part5_experiments.ipynb #p5-given-11
 class FastClassifierTrainer(ClassifierTrainer):
