@@ -128,9 +128,9 @@ class ResNet(CNN):
             in_channels = group[-1]
         return nn.Sequential(*layers)
 
-# %% ../nbs/part5_experiments.ipynb #your-cnn
+# %% ../nbs/part5_experiments.ipynb #p5-given-38
 class ResidualUnit(nn.Module):
-    "x + body(x), then the activation; body: (3x3 conv, batch norm, activation) x n without the last activation."
+    "A building block you may use: x + body(x), then the activation; body: (3x3 conv, batch norm, activation) x n, without the last activation."
 
     def __init__(self, in_channels, channels, activation):
         super().__init__()
@@ -147,15 +147,16 @@ class ResidualUnit(nn.Module):
     def forward(self, x):
         return self.act(self.body(x) + self.shortcut(x))
 
+# %% ../nbs/part5_experiments.ipynb #your-cnn
 class YourCNN(CNN):
-    """Per group of `pool_every` channels: a 3x3 convolution with batch norm, the pooling, then residual units of
-    two convolutions; global average pooling and dropout before the MLP."""
+    "Your own architecture, with CNN's constructor API (further keyword arguments, with defaults, are welcome)."
 
-    def __init__(self, in_size, out_classes, channels, pool_every, hidden_dims, dropout=0.0, **kwargs):
-        self.dropout = dropout
+    def __init__(self, in_size, out_classes, channels, pool_every, hidden_dims, **kwargs):
+        self.dropout = kwargs.pop("dropout", 0.0)
         super().__init__(in_size, out_classes, channels, pool_every, hidden_dims, **kwargs)
 
     def _make_feature_extractor(self):
+        # per group of `pool_every` channels: a 3x3 convolution with batch norm, the pooling, then residual units
         layers, c_in = [], self.in_size[0]
         for start in range(0, len(self.channels), self.pool_every):
             group = self.channels[start:start + self.pool_every]
@@ -168,5 +169,6 @@ class YourCNN(CNN):
             for i in range(1, len(group), 2):
                 layers.append(ResidualUnit(c_in, group[i:i + 2], self._activation))
                 c_in = group[i:i + 2][-1]
+        # global average pooling: one feature per channel, whatever the image size; dropout before the MLP
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(self.dropout)]
         return nn.Sequential(*layers)

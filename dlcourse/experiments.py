@@ -478,6 +478,6 @@ def main(argv=None):
               file=sys.stderr)
         return 130
 
-# %% ../nbs/part5_experiments.ipynb #p5-given-46
+# %% ../nbs/part5_experiments.ipynb #p5-given-47
 if __name__ == "__main__" and __package__:  # python -m dlcourse.experiments (or hw2.experiments), not the notebook
     sys.exit(main())
