@@ -94,6 +94,9 @@ SAMPLES = {s.name: s for s in [
         # implicit softmax dimension: correct for 2-D scores, but torch warns (graded kernels print warnings to stdout)
         ("classifier", "return self.softmax(z)", "return nn.functional.softmax(z)"),
     )),
+    Sample("kl_interleaved", "cnn_experiment repeats the list K L times (K=[32, 64], L=2 -> 32, 64, 32, 64)", (
+        ("cnn_experiment", "channels = channels_of(filters_per_layer, layers_per_block)",
+         "channels = list(filters_per_layer) * layers_per_block"),)),
 ]}
 
 

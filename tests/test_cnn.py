@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from conftest import DEVICES, load_asset_maker
 from dlcourse.classifier import BinaryClassifier
-from dlcourse.cnn import CNN, ResidualBlock, ResidualBottleneckBlock, ResNet, YourCNN
+from dlcourse.cnn import CNN, ResidualBlock, ResidualBottleneckBlock, ResNet
 from dlcourse.mlp import MLP
 
 SEED_TEXT = Path(__file__).resolve().parents[2] / "shared" / "seed" / "000_f98803a79e453e14.txt"
@@ -96,12 +96,6 @@ def test_resnet_groups_pool_and_bottlenecks():
     assert [type(m).__name__ for m in net.feature_extractor] == ["ResidualBottleneckBlock", "MaxPool2d", "ResidualBlock"]
     with pytest.raises(ValueError, match="conv_params"):
         ResNet((3, 8, 8), 2, [4], 1, [], conv_params=dict(kernel_size=5))
-
-
-def test_your_cnn_takes_any_image_size():
-    net = YourCNN((3, 32, 32), 10, channels=[16, 16, 32], pool_every=2, hidden_dims=[20])
-    assert isinstance(net.feature_extractor[-1], nn.AdaptiveAvgPool2d) and net.mlp.seq[0].in_features == 32
-    assert net(torch.randn(2, 3, 40, 24)).shape == (2, 10)
 
 
 @pytest.mark.parametrize("device", DEVICES)
