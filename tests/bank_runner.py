@@ -7,6 +7,7 @@ raises, as it does in nbgrader (warnings count for nothing: the grading kernels 
 """
 import contextlib
 import io
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -28,6 +29,11 @@ SKIP = {
     "part3_classifier": {"test_part3_training"},
     "part3_experiments": {"p3e_given_10"},  # the explorer trains one more model and grades nothing
     "part4_cnn": {"p4_given_10", "part4_optim_hp", "p4_given_11", "test_part4_overfit"},
+}
+# Witnesses need the notebook's definitions, not its training runs and figures.
+NOT_DEFINITIONS = {
+    "part3_classifier": {"p3c_given_09", "p3c_given_11", "p3c_given_14", "p3c_given_16", "p3c_given_18", "p3c_given_21"},
+    "part3_experiments": {"p3e_given_07"},
 }
 PATCHES = {
     "part3_classifier": {"p3c_given_09": [("num_epochs=20", "num_epochs=2")]},
@@ -82,7 +88,7 @@ def _exec(source, name, ns):
 
 def run_notebook(part, edits=(), stop_at_first_failure=False, definitions_only=False):
     """Execute the notebook's cells with `edits`; returns the failed test cells and the namespace.
-    `definitions_only` runs just the exported and exercise cells (for witnesses)."""
+    `definitions_only` runs no test cell and no long-running one (for witnesses)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -95,13 +101,15 @@ def run_notebook(part, edits=(), stop_at_first_failure=False, definitions_only=F
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny models: on shared cores, more threads only wait for each other
     broken = None  # a non-test cell that raised: every later test cell fails with it
+    # test cells above the first edited cell run before the edit exists: they pass as for the reference, so skip them
+    first = min((i for i, c in enumerate(cells) if c[0] in {e[0] for e in edits}), default=0)
     try:
         with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.simplefilter("ignore")
-            for gid, is_test, is_solution, source in cells:
-                if gid in SKIP.get(part, ()):
+            for i, (gid, is_test, is_solution, source) in enumerate(cells):
+                if gid in SKIP.get(part, ()) or (is_test and i < first):
                     continue
-                if definitions_only and (is_test or not (is_solution or source.startswith("#| export"))):
+                if definitions_only and (is_test or gid in NOT_DEFINITIONS.get(part, ())):
                     continue
                 for old, new in patches.get(gid, ()):
                     if old not in source:
@@ -120,8 +128,6 @@ def run_notebook(part, edits=(), stop_at_first_failure=False, definitions_only=F
                         run.failures[gid] = why
                     else:
                         broken = f"cell {gid} raised {why}"
-                        if definitions_only:
-                            raise
                     if stop_at_first_failure:
                         break
                 finally:
@@ -131,3 +137,57 @@ def run_notebook(part, edits=(), stop_at_first_failure=False, definitions_only=F
         plt.close("all")
     run.seconds = time.perf_counter() - start
     return run
+
+
+def _same(a, b):
+    "Whether two witness results are the same observable behaviour (float round-off aside)."
+    import numpy as np
+    if isinstance(a, torch.Tensor) or isinstance(b, torch.Tensor):
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)):
+            return False
+        if a.shape != b.shape or a.dtype != b.dtype:
+            return False
+        if a.is_floating_point():
+            return torch.allclose(a, b, rtol=1e-4, atol=1e-6, equal_nan=True)
+        return torch.equal(a, b)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        return a.shape == b.shape and np.allclose(a, b, rtol=1e-4, atol=1e-6, equal_nan=True)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) and isinstance(b, float):
+        return math.isclose(a, b, rel_tol=1e-4, abs_tol=1e-6)
+    return type(a) is type(b) and a == b
+
+
+_definitions = {}
+
+
+def witness_result(part, edits, code):
+    "What the witness `code` sets as `result` on the notebook's definitions with `edits`, or the error it raises."
+    key = (part, tuple(edits))
+    if key not in _definitions:
+        _definitions[key] = run_notebook(part, edits, definitions_only=True).namespace
+    ns = dict(_definitions[key])
+    exec("import numpy as np\nimport torch\nimport torch.nn as nn", ns)
+    torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            exec(compile(code, f"<witness {part}>", "exec"), ns)
+        return ns["result"]
+    except Exception as e:
+        return ("raised", type(e).__name__)
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_default_dtype(torch.float32)
+
+
+def observable(entry):
+    "Whether the mutant's witness behaves differently from the reference's."
+    ref = witness_result(entry.part, (), entry.witness)
+    if isinstance(ref, tuple) and len(ref) == 2 and isinstance(ref[0], str) and ref[0] == "raised":
+        raise AssertionError(f"the witness of {entry.name} fails on the reference: {ref}")
+    return not _same(ref, witness_result(entry.part, entry.edits, entry.witness))
