@@ -4,9 +4,12 @@ The bank (tests/bank.py) holds single-bug mutants of every exercise, each with a
 the API, and correct solutions the course allows. The notebooks' own test cells, hidden tests included, run on each
 entry in this process (tests/bank_runner.py), as `nbgrader autograde` would run them in a kernel.
 """
+import ast
 import time
 
 import pytest
+
+from dlcourse.authoring import HIDDEN_BEGIN, HIDDEN_END
 
 from bank import ALTERNATIVES, MUTANTS
 from bank_runner import load_cells, observable, run_notebook
@@ -26,6 +29,18 @@ def test_bank_covers_every_exercise():
     mutated = {(e.part, gid) for e in MUTANTS for gid, _, _ in e.edits}
     assert exercises - mutated == set(), "exercises without a mutant"
     assert mutated <= exercises, "mutants of cells that are no exercise"
+
+
+def test_every_hidden_assertion_names_its_property():
+    "A failed hidden assertion tells the student and the grade table which property failed."
+    silent = []
+    for part in PARTS:
+        for gid, is_test, _, source in load_cells(part):
+            if is_test and HIDDEN_BEGIN in source:
+                hidden = source.split(HIDDEN_BEGIN)[1].split(HIDDEN_END)[0]
+                silent += [f"{part}/{gid}: {ast.unparse(node)[:80]}" for node in ast.walk(ast.parse(hidden))
+                           if isinstance(node, ast.Assert) and node.msg is None]
+    assert silent == [], "hidden assertions without a message:\n" + "\n".join(silent)
 
 
 @pytest.mark.parametrize("entry", MUTANTS, ids=lambda e: e.name)
