@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # present, the embedded sample otherwise. Override with `make test CIFAR10=/path/to/copy`.
 CIFAR10 ?= $(abspath $(firstword $(DLCOURSE_CIFAR10) $(wildcard ../shared/data/cifar10-jpeg.tar.gz)))
 
-.PHONY: demo test install export nbtest pytest student solution samples autograde grades clean
+.PHONY: demo test install sysdeps export nbtest pytest student solution samples autograde grades clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,19 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install dlcourse with its dev tools
 
-demo: $(STAMP) ## export the library, build the student version, autograde the sample submissions
+# System tools from Debian: command:package. Installed with apt-get where one is root and they are missing;
+# elsewhere a warning says what to install (the grading sandbox refuses to start without bubblewrap).
+SYSTEM_TOOLS := bwrap:bubblewrap setpriv:util-linux
+sysdeps:
+	@missing="$(foreach t,$(SYSTEM_TOOLS),$(if $(shell command -v $(firstword $(subst :, ,$(t)))),,$(lastword $(subst :, ,$(t)))))"; \
+	missing=$$(echo $$missing); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $$missing (apt-get)"; apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "warning: missing system packages: $$missing (install them with your package manager)"; fi; \
+	fi
+
+demo: $(STAMP) sysdeps ## export the library, build the student version, autograde the sample submissions
 	$(BIN)/python -m grader demo
 
 test: nbtest pytest ## the whole test suite: notebooks, then library and pipeline
@@ -24,7 +36,7 @@ test: nbtest pytest ## the whole test suite: notebooks, then library and pipelin
 nbtest: $(STAMP)
 	DLCOURSE_CIFAR10=$(CIFAR10) $(BIN)/nbdev-test
 
-pytest: $(STAMP)
+pytest: $(STAMP) sysdeps
 	$(BIN)/python -m pytest
 
 export: $(STAMP) ## regenerate dlcourse/ from nbs/
@@ -33,7 +45,7 @@ export: $(STAMP) ## regenerate dlcourse/ from nbs/
 student solution samples grades: $(STAMP)
 	$(BIN)/python -m grader $@
 
-autograde: $(STAMP)
+autograde: $(STAMP) sysdeps
 	$(BIN)/python -m grader autograde $(STUDENTS)
 
 clean: ## remove generated course state (keeps .venv)

@@ -40,6 +40,10 @@ class Settings:
     runner: str
     workers: int
     max_output_lines: int
+    max_output_kb: int
+    memory_limit_gb: float
+    max_processes: int
+    max_file_mb: int
     samples: tuple
 
 
@@ -61,6 +65,10 @@ def load_settings(path=ROOT / "settings.ini") -> Settings:
             runner=grading["runner"],
             workers=grading.getint("workers", 1),
             max_output_lines=grading.getint("max_output_lines"),
+            max_output_kb=grading.getint("max_output_kb", 1024),
+            memory_limit_gb=grading.getfloat("memory_limit_gb", 8),
+            max_processes=grading.getint("max_processes", 256),
+            max_file_mb=grading.getint("max_file_mb", 1024),
             samples=tuple(demo["samples"].split()),
         )
     except (KeyError, ValueError) as e:
@@ -83,6 +91,16 @@ c.Execute.kernel_name = {kernel!r}
 c.LimitOutput.max_lines = {max_output_lines}
 # The solution version is shown to students after the deadline: no hidden tests in it, no need to run it.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests]
+# A submission that prints without end still leaves a readable notebook: output is cut per cell after execution.
+import sys
+sys.path.insert(0, {repo!r})
+from grader.preprocessors import LimitOutputBytes
+from nbgrader.converters import Autograde
+from nbgrader.preprocessors import LimitOutput
+_steps = list(Autograde.autograde_preprocessors.make_dynamic_default())
+c.Autograde.autograde_preprocessors = _steps[:_steps.index(LimitOutput) + 1] + [LimitOutputBytes] + \
+    _steps[_steps.index(LimitOutput) + 1:]
+c.LimitOutputBytes.max_kb = {max_output_kb}
 """
 
 STUDENT_PYPROJECT = """\
@@ -147,7 +165,7 @@ class Course:
         s = self.settings
         (self.root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
             course_id=s.course_id, root=str(self.root), cell_timeout=s.cell_timeout,
-            kernel=s.kernel, max_output_lines=s.max_output_lines))
+            kernel=s.kernel, max_output_lines=s.max_output_lines, repo=str(ROOT), max_output_kb=s.max_output_kb))
 
     def build_source(self):
         "Copy the chapter notebooks into nbgrader's source folder, with the files a student needs."

@@ -1,18 +1,22 @@
 """Runners autograde submissions. Each one offers `grade(students) -> {student: error or None}`.
 
-`LocalRunner` grades one submission after another in this Python environment; `ParallelRunner`
-grades several at a time. A sandboxed runner (one container per submission) plugs in beside them
-under another name in `RUNNERS`.
+`LocalRunner` grades one submission after another with the instructor's rights; `ParallelRunner` grades several
+at a time; `SandboxRunner` (the default) grades several at a time, each kernel inside bubblewrap (grader/sandbox.py).
 """
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from tqdm.auto import tqdm
 
+import dlcourse
+from dlcourse.datasets import ENV_VAR as CIFAR10_VAR, cifar10_sample, find_cifar10
 from dlcourse.plot import STATIC_PLOTS_VAR
 from grader.course import Course, CourseError
+from grader.sandbox import CONFIG_VAR, KERNEL_NAME, SandboxConfig, bwrap_available, write_kernel_spec
 
 
 # nbgrader gives 0 to a test cell that writes to stderr, and a harmless library warning would do that to correct
@@ -49,9 +53,12 @@ class LocalRunner:
 
     def grade_one(self, student: str):
         "Autograde one submission; the error text, or None when nbgrader finished."
+        return self.autograde(student, self.env)
+
+    def autograde(self, student: str, env: dict, *args):
         try:
             self.course.nbgrader("autograde", self.course.settings.assignment_id, f"--student={student}",
-                                 "--force", "--create", timeout=self.timeout, env=self.env)
+                                 "--force", "--create", *args, timeout=self.timeout, env=env)
         except subprocess.TimeoutExpired:
             return f"autograding took longer than {self.timeout} s (settings.ini: notebook_timeout)"
         except CourseError as e:
@@ -90,7 +97,67 @@ class ParallelRunner(LocalRunner):
         return {student: results[student] for student in students}
 
 
-RUNNERS = {"local": LocalRunner, "parallel": ParallelRunner}
+class SandboxRunner(ParallelRunner):
+    """Autogrades `workers` submissions at a time, each notebook's kernel inside bubblewrap (grader/sandbox.py):
+    no network, none of the course's files but the submission's own copy, limits on memory, processes, CPU time
+    and file size, and every process it started killed when its kernel ends."""
+
+    def __init__(self, course: Course):
+        super().__init__(course)
+        reason = bwrap_available()
+        if reason:
+            raise CourseError(f"settings.ini: runner = sandbox, but {reason}. Install it, or set runner = parallel "
+                              "(or local) to grade without a sandbox, knowing that submissions then run with your "
+                              "rights and can read the gradebook.")
+        self.session = Path(tempfile.mkdtemp(prefix="dlcourse-grading-"))
+        s = course.settings
+        # What every kernel reads: the start-up file and the decoded data, copied where no secret lies beside them
+        ipython = shutil.copytree(self.env["IPYTHONDIR"], self.session / "ipython")
+        cache = self.session / "cache"
+        self.read_only = [str(Path(dlcourse.__file__).parent), str(cache)]
+        cifar10 = os.environ.get(CIFAR10_VAR)
+        if cifar10:
+            self.read_only.append(str(Path(cifar10).resolve()))
+        warm_cache(cache)
+        write_kernel_spec(self.session / "jupyter")
+        self.env = {**self.env, "IPYTHONDIR": str(ipython), "DLCOURSE_CACHE": str(cache),
+                    "JUPYTER_PATH": str(self.session / "jupyter")}
+        self.limits = dict(memory_bytes=int(s.memory_limit_gb * 2 ** 30), max_processes=s.max_processes,
+                           cpu_seconds=s.notebook_timeout, file_bytes=int(s.max_file_mb * 2 ** 20))
+
+    def grade_one(self, student: str):
+        box = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=self.session))
+        try:
+            for folder in ("runtime", "sockets", "scratch"):
+                (box / folder).mkdir()
+            SandboxConfig(scratch=str(box / "scratch"), sockets=str(box / "sockets"), read_only=self.read_only,
+                          **self.limits).save(box / "sandbox.json")
+            env = {**self.env, CONFIG_VAR: str(box / "sandbox.json"), "JUPYTER_RUNTIME_DIR": str(box / "runtime")}
+            return self.autograde(student, env, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
+                                  f"--KernelManager.ip={box / 'sockets' / 'kernel'}")
+        finally:
+            shutil.rmtree(box, ignore_errors=True)
+
+    def grade(self, students, progress=True):
+        try:
+            return super().grade(students, progress)
+        finally:
+            shutil.rmtree(self.session, ignore_errors=True)
+
+
+def warm_cache(folder: Path):
+    "Decode the data the notebooks read into `folder` here, so that a sandboxed kernel finds it cached, read-only."
+    old = os.environ.get("DLCOURSE_CACHE")
+    os.environ["DLCOURSE_CACHE"] = str(folder)
+    try:
+        for train in (True, False):
+            find_cifar10(train=train, verbose=False)
+            cifar10_sample(train=train)
+    finally:
+        os.environ.pop("DLCOURSE_CACHE") if old is None else os.environ.__setitem__("DLCOURSE_CACHE", old)
+
+
+RUNNERS = {"local": LocalRunner, "parallel": ParallelRunner, "sandbox": SandboxRunner}
 
 
 def make_runner(course: Course):

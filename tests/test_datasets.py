@@ -124,7 +124,8 @@ def test_a_configured_location_that_is_missing_is_an_error(tmp_path, monkeypatch
 
 
 def test_rotated_moons_are_the_course_points():
-    # the course's recipe: global numpy seed, make_moons three times, train_test_split without shuffling
+    # the course's recipe: global numpy seed, make_moons three times, train_test_split without shuffling;
+    # exact: both sides run the same numpy and scikit-learn code on this machine
     from sklearn.datasets import make_moons
     from sklearn.model_selection import train_test_split
     from dlcourse.datasets import rotate_2d, rotated_moons

@@ -1,0 +1,215 @@
+"""Hostile submissions graded in the sandbox: each payload is contained, scores no more than its code earns, and the
+rest of the batch is graded as usual.
+
+Each payload is appended to the first exercise cell (`LeakyReLU`) of a Part 1 submission, in a course of one
+notebook with short limits. A payload reports what it managed to do by printing `BREACH ...`; none may appear.
+"""
+import dataclasses
+import os
+import shutil
+import socket
+import threading
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from grader.course import ROOT, Course, load_settings
+from grader.report import scores
+from grader.runner import make_runner
+from grader.sandbox import UID_RANGE, bwrap_available
+from grader.samples import SAMPLES, build_submission
+
+REASON = bwrap_available()
+pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no sandbox: {REASON}")
+
+TOKEN = uuid.uuid4().hex[:8]  # marks this run's stray processes and files
+
+TRY_READ = """
+import os, pathlib
+for _p in {paths!r}:
+    try:
+        _found = os.listdir(_p) if os.path.isdir(_p) else open(_p, "rb").read(64)
+        print("BREACH read", _p, str(_found)[:80])
+    except OSError:
+        pass
+"""
+
+TRY_WRITE = """
+for _p in {paths!r}:
+    try:
+        open(_p, "w").write("x")
+        print("BREACH write", _p)
+    except OSError:
+        pass
+open("written-here-{token}.txt", "w").write("x")  # its own scratch copy: allowed, and thrown away
+"""
+
+STACK_WALK = """
+import sys
+_f = sys._getframe()
+while _f is not None:
+    print("frame", _f.f_code.co_filename)
+    _f = _f.f_back
+"""
+
+PAYLOADS = {
+    # name: (base sample, code appended to the first exercise cell)
+    "infinite_loop": ("reference", "while True:\n    pass"),
+    "loop_ignoring_interrupts": ("reference", "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                              "while True:\n    pass"),
+    "memory_bomb": ("reference", "import numpy\n_hog = [numpy.empty(1 << 28, numpy.uint8) for _ in range(400)]"),
+    "fork_bomb": ("reference", "import subprocess, sys\nsubprocess.run([sys.executable, '-c', "
+                               "'import os, time\\nfor _ in range(3000):\\n    if os.fork() == 0:\\n"
+                               "        time.sleep(600); os._exit(0)'])"),
+    "os_exit": ("reference", "import os\nos._exit(0)"),
+    "segfault": ("reference", "import ctypes\nctypes.string_at(0)"),
+    "huge_output": ("reference", "print('x' * 100_000_000)"),
+    "detached_process": ("reference", "import subprocess\nsubprocess.Popen(['sleep', '{token}1'], "
+                                      "start_new_session=True, stdin=subprocess.DEVNULL, "
+                                      "stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)"),
+    "network": ("reference", "import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3)\n"
+                             "    print('BREACH network')\nexcept OSError:\n    pass"),
+    "reads_secrets": ("reference", TRY_READ),
+    "writes_outside": ("reference", TRY_WRITE),
+    "patches_torch": ("dw_transposed", "import torch\ntorch.allclose = lambda *a, **k: True\n"
+                                       "torch.equal = lambda *a, **k: True"),
+    "custom_exception_handler": ("dw_transposed", "get_ipython().set_custom_exc((BaseException,), "
+                                                  "lambda *a, **k: None)"),
+    "patches_builtins": ("dw_transposed", "import builtins\n_real_all = builtins.all\n"
+                                          "builtins.all = lambda *a: True\nbuiltins.max = lambda *a, **k: 0"),
+}
+
+
+@pytest.fixture(scope="module")
+def listener():
+    "A TCP server on a loopback port of the host, counting the connections it accepts."
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.5)
+    accepted, stop = [], threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept())
+            except OSError:
+                pass
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], accepted
+    stop.set()
+    thread.join()
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, listener):
+    os.environ.pop("DLCOURSE_CIFAR10", None)
+    settings = dataclasses.replace(load_settings(), parts=("part1_backprop",), runner="sandbox", cell_timeout=10,
+                                   notebook_timeout=60)
+    course = Course(settings, root=tmp_path_factory.mktemp("course"))
+    course.student_version()
+    port, _ = listener
+    secrets = [str(course.gradebook_path), str(course.source), str(course.root / "submitted" / "reference"),
+               str(ROOT / "nbs"), str(ROOT / "grader"), str(Path.home() / ".ssh"), str(Path.home() / ".cache"),
+               "/etc/shadow"]
+    outside = [str(course.root / f"pwned-{TOKEN}"), str(course.root / "autograded" / f"pwned-{TOKEN}"),
+               f"/tmp/pwned-{TOKEN}", str(Path.home() / f"pwned-{TOKEN}")]
+    students = ["reference", "dw_transposed"]
+    for name in students:
+        build_submission(course, SAMPLES[name])
+    for name, (base, payload) in PAYLOADS.items():
+        code = payload.format(token=TOKEN, port=port, paths=secrets if name == "reads_secrets" else outside)
+        shutil.copytree(course.submitted(base), course.submitted(name))
+        path = course.submitted(name) / "part1_backprop.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "leaky_relu")
+        cell.source += "\n" + code + "\n"
+        nbformat.write(nb, path)
+        students.append(name)
+    errors = make_runner(course).grade(students, progress=False)
+    return course, errors, scores(course, students), outside
+
+
+def autograded_text(course, name):
+    "Everything the autograded notebook's cells printed."
+    path = course.root / "autograded" / name / "hw2" / "part1_backprop.ipynb"
+    if not path.exists():
+        return ""
+    cells = nbformat.read(path, as_version=4).cells
+    return "\n".join(str(out) for c in cells if c.cell_type == "code" for out in c.outputs)
+
+
+def points(table, name):
+    sc = table[name]["part1_backprop"]
+    return None if sc is None else sc.auto
+
+
+def test_the_batch_finishes_and_honest_grades_are_intact(graded):
+    course, errors, table, _ = graded
+    assert errors["reference"] is None and errors["dw_transposed"] is None
+    full = table["reference"]["part1_backprop"].auto_max
+    assert points(table, "reference") == full
+    assert 0 < points(table, "dw_transposed") < full
+
+
+@pytest.mark.parametrize("name", list(PAYLOADS))
+def test_no_payload_scores_more_than_its_code_earns(graded, name):
+    _, _, table, _ = graded
+    base = PAYLOADS[name][0]
+    assert (points(table, name) or 0) <= points(table, base), f"{name} raised its score"
+
+
+@pytest.mark.parametrize("name", ["infinite_loop", "memory_bomb", "fork_bomb", "huge_output", "detached_process",
+                                  "network", "reads_secrets", "writes_outside"])
+def test_a_contained_payload_is_still_graded_on_its_merits(graded, name):
+    # the exercise's class was defined before the payload ran: every test still runs and passes
+    _, errors, table, _ = graded
+    assert errors[name] is None
+    assert points(table, name) == points(table, "reference"), name
+
+
+@pytest.mark.parametrize("name", ["loop_ignoring_interrupts", "os_exit", "segfault"])
+def test_a_payload_that_kills_its_kernel_only_loses_its_own_points(graded, name):
+    _, errors, table, _ = graded
+    assert (points(table, name) or 0) < points(table, "reference")
+
+
+def test_nothing_is_read_or_reached_from_inside(graded, listener):
+    course, _, _, _ = graded
+    for name in PAYLOADS:
+        assert "BREACH" not in autograded_text(course, name), name
+    assert listener[1] == [], "a sandboxed kernel connected to a loopback port of the host"
+
+
+def test_nothing_is_written_outside_the_scratch_copy(graded):
+    course, _, _, outside = graded
+    for path in outside:
+        assert not Path(path).exists(), path
+    assert not list(course.root.rglob(f"written-here-{TOKEN}.txt")), "the scratch copy reached the course folder"
+
+
+def test_no_process_outlives_grading(graded):
+    leftovers = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            text = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            uid = int(next(line for line in (proc / "status").read_text().splitlines() if line.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration):
+            continue
+        if f"{TOKEN}1" in text or "time.sleep(600)" in text or uid in UID_RANGE or "grader/sandbox.py" in text:
+            leftovers.append(text)
+    assert leftovers == []
+
+
+def test_huge_output_is_cut(graded):
+    course, _, _, _ = graded
+    assert len(autograded_text(course, "huge_output")) < 5_000_000
+    assert "output cut at" in autograded_text(course, "huge_output")
+
+
+def test_memory_bomb_meets_the_limit(graded):
+    course, _, _, _ = graded
+    assert "MemoryError" in autograded_text(course, "memory_bomb")
+
