@@ -25,7 +25,7 @@ class EpochResult(NamedTuple):
     accuracy: float
 
 class FitResult(NamedTuple):
-    "Per-epoch mean losses and accuracies (%) of a training run."
+    "A training run: per-epoch accuracies (%); losses per batch (the course) or per epoch (the reference's means)."
     num_epochs: int
     train_loss: List[float]
     train_acc: List[float]

@@ -1,0 +1,76 @@
+"""The hidden tests are fair: they fail every mutant of the bank and pass every correct alternative.
+
+The bank (tests/bank.py) holds single-bug mutants of every exercise, each with a witness that shows its bug through
+the API, and correct solutions the course allows. The notebooks' own test cells, hidden tests included, run on each
+entry in this process (tests/bank_runner.py), as `nbgrader autograde` would run them in a kernel.
+"""
+import ast
+import time
+
+import pytest
+
+from dlcourse.authoring import HIDDEN_BEGIN, HIDDEN_END
+
+from bank import ALTERNATIVES, MUTANTS
+from bank_runner import load_cells, observable, run_notebook
+
+PARTS = ["part1_backprop", "part2_optimizers", "part2_training", "part3_mlp", "part3_classifier",
+         "part3_experiments", "part4_cnn"]
+HYPER_PARAMETERS = {"part2_overfit_hp", "part2_optim_hp", "part2_dropout_hp", "part3_hp", "part4_optim_hp"}
+MIN_CATCH_RATE = 0.95
+
+
+def test_bank_covers_every_exercise():
+    assert len(MUTANTS) >= 60 and len(ALTERNATIVES) >= 25, (len(MUTANTS), len(ALTERNATIVES))
+    names = [e.name for e in MUTANTS + ALTERNATIVES]
+    assert len(names) == len(set(names)), "bank entries need distinct names"
+    exercises = {(part, gid) for part in PARTS for gid, _, is_solution, _ in load_cells(part)
+                 if is_solution and gid not in HYPER_PARAMETERS}
+    mutated = {(e.part, gid) for e in MUTANTS for gid, _, _ in e.edits}
+    assert exercises - mutated == set(), "exercises without a mutant"
+    assert mutated <= exercises, "mutants of cells that are no exercise"
+
+
+def test_every_hidden_assertion_names_its_property():
+    "A failed hidden assertion tells the student and the grade table which property failed."
+    silent = []
+    for part in PARTS:
+        for gid, is_test, _, source in load_cells(part):
+            if is_test and HIDDEN_BEGIN in source:
+                hidden = source.split(HIDDEN_BEGIN)[1].split(HIDDEN_END)[0]
+                silent += [f"{part}/{gid}: {ast.unparse(node)[:80]}" for node in ast.walk(ast.parse(hidden))
+                           if isinstance(node, ast.Assert) and node.msg is None]
+    assert silent == [], "hidden assertions without a message:\n" + "\n".join(silent)
+
+
+@pytest.mark.parametrize("entry", MUTANTS, ids=lambda e: e.name)
+def test_each_mutant_is_observable(entry):
+    assert observable(entry), f"{entry.name}: its witness behaves as the reference does"
+
+
+def test_reference_passes_every_test_cell():
+    for part in PARTS:
+        run = run_notebook(part)
+        assert run.ran and run.failures == {}, (part, run.failures)
+
+
+def test_hidden_tests_catch_mutants_and_pass_alternatives():
+    start = time.perf_counter()
+    missed, false_fails, lines = [], [], []
+    for entry in MUTANTS:
+        run = run_notebook(entry.part, entry.edits, stop_at_first_failure=True)
+        if run.failures:
+            lines.append(f"  caught  {entry.part}/{entry.name}: {next(iter(run.failures))}")
+        else:
+            missed.append(entry.name)
+            lines.append(f"  MISSED  {entry.part}/{entry.name} ({entry.description})")
+    for entry in ALTERNATIVES:
+        run = run_notebook(entry.part, entry.edits)
+        for cell, why in run.failures.items():
+            false_fails.append(f"{entry.name} fails {cell}: {why}")
+            lines.append(f"  FALSE FAIL  {entry.part}/{entry.name} in {cell}: {why}")
+    rate = 1 - len(missed) / len(MUTANTS)
+    report = (f"bank: {len(MUTANTS) - len(missed)}/{len(MUTANTS)} mutants caught ({100 * rate:.1f}%), "
+              f"{len(ALTERNATIVES)} alternatives, {len(false_fails)} false fails, {time.perf_counter() - start:.0f} s")
+    print("\n".join([report, *lines]))
+    assert rate >= MIN_CATCH_RATE and not false_fails, "\n".join([report, *[f"missed {m}" for m in missed], *false_fails])
