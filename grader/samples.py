@@ -100,14 +100,26 @@ SAMPLES = {s.name: s for s in [
 ]}
 
 
-def build_submission(course, sample: Sample):
-    "Write `sample` as a submission of the course's assignment, one notebook per part."
-    unused = list(sample.edits)
+def edited_parts(course, sample: Sample) -> list:
+    "The notebooks whose cells `sample` edits."
+    edited = {gid for gid, _, _ in sample.edits}
+    return [part for part in course.settings.parts
+            if edited & set(cells_by_id(nbformat.read(course.source / f"{part}.ipynb", as_version=4)))]
+
+
+def build_submission(course, sample: Sample, parts=None):
+    """Write `sample` as a submission of the course's assignment, one notebook per part (or only `parts`: a
+    notebook left out is missing from the submission, and nbgrader scores it 0 without running anything)."""
+    parts = course.settings.parts if parts is None else parts
+    source = {part: cells_by_id(nbformat.read(course.source / f"{part}.ipynb", as_version=4))
+              for part in course.settings.parts}
+    unknown = [e for e in sample.edits if not any(e[0] in cells for cells in source.values())]
+    unused = [e for e in sample.edits if any(e[0] in source[part] for part in parts)]  # each must apply
     out_dir = course.submitted(sample.name)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for part in course.settings.parts:
+    for part in parts:
         nb = nbformat.read(course.release / f"{part}.ipynb", as_version=4)
-        reference = cells_by_id(nbformat.read(course.source / f"{part}.ipynb", as_version=4))
+        reference = source[part]
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             if sample.blank or not meta.get("solution"):
@@ -121,6 +133,6 @@ def build_submission(course, sample: Sample):
                 cell.source = cell.source.replace(edit[1], edit[2])
                 unused.remove(edit)
         nbformat.write(nb, out_dir / f"{part}.ipynb")
-    if unused:
-        raise CourseError(f"sample {sample.name!r}: no exercise cell {sorted({e[0] for e in unused})}")
+    if unknown or unused:
+        raise CourseError(f"sample {sample.name!r}: no exercise cell {sorted({e[0] for e in unknown + unused})}")
     return out_dir
