@@ -51,25 +51,10 @@ def test_assets_are_regenerated_by_the_script(tmp_path):
 def float64_recompute(maker, name):
     "The asset's recipe evaluated in float64 from the same float32 weights and inputs: round-off of another order."
     if name == "expected_vsgd.pt":
-        torch.manual_seed(42)
-        p = torch.randn(500, 10).double()
-        dp = (torch.randn(500, 10) * 2).double()
-        maker.VanillaSGD([(p, dp)], learn_rate=0.5, reg=0.1).step()
-        return p
+        return maker.expected_vsgd(torch.float64)
     if name.startswith("expected_conv_out_"):
-        torch.manual_seed(42)
-        net = maker.CNN(**maker.CNN_PARAMS[int(name[-5:-3])]).double()
-        torch.manual_seed(42)
-        with torch.no_grad():
-            return net(torch.ones(1, 3, 100, 100, dtype=torch.float64))
-    module_cls, params, in_shape = maker.RESIDUAL[name]
-    torch.manual_seed(42)
-    net = module_cls(**params)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-    with torch.no_grad():
-        return net.double().eval()(torch.ones(*in_shape, dtype=torch.float64))
+        return maker.expected_conv_out(int(name[-5:-3]), torch.float64)
+    return maker.eval_out(*maker.RESIDUAL[name], dtype=torch.float64)
 
 
 @pytest.mark.parametrize("name", list(load_asset_maker().RECIPES))

@@ -15,10 +15,12 @@ from dlcourse.optimizers import VanillaSGD
 HERE = Path(__file__).resolve().parent
 
 
-def expected_vsgd():
+def expected_vsgd(dtype=torch.float32):
+    "`dtype` other than float32 recomputes the same update at another precision (tests/test_assets.py)."
     torch.manual_seed(42)
     p = torch.randn(500, 10)
     dp = torch.randn(*p.shape) * 2
+    p, dp = p.to(dtype), dp.to(dtype)
     VanillaSGD([(p, dp)], learn_rate=0.5, reg=0.1).step()
     return p
 
@@ -36,12 +38,12 @@ CNN_PARAMS = [
 ]
 
 
-def expected_conv_out(i):
+def expected_conv_out(i, dtype=torch.float32):
     torch.manual_seed(42)
-    net = CNN(**CNN_PARAMS[i])
+    net = CNN(**CNN_PARAMS[i]).to(dtype)
     torch.manual_seed(42)
     with torch.no_grad():
-        return net(torch.ones(1, 3, 100, 100))
+        return net(torch.ones(1, 3, 100, 100, dtype=dtype))
 
 
 RESBLOCK_PARAMS = dict(in_channels=3, channels=[6, 4] * 2, kernel_sizes=[3, 5] * 2, batchnorm=True, dropout=0.2)
@@ -57,7 +59,7 @@ RESNET_PARAMS = [
 ]
 
 
-def eval_out(module_cls, params, in_shape):
+def eval_out(module_cls, params, in_shape, dtype=torch.float32):
     """Build under seed 42 and run on ones in eval mode: dropout off, batch norm with its initial statistics.
     (Train-mode outputs depend on the CPU's dropout mask stream, so they are not reproducible across machines.)"""
     torch.manual_seed(42)
@@ -66,7 +68,7 @@ def eval_out(module_cls, params, in_shape):
         if isinstance(m, torch.nn.BatchNorm2d):
             m.reset_running_stats()
     with torch.no_grad():
-        return net.eval()(torch.ones(*in_shape))
+        return net.to(dtype).eval()(torch.ones(*in_shape, dtype=dtype))
 
 
 def eval_recipe(module_cls, params, in_shape):
