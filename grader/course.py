@@ -213,6 +213,14 @@ handed in.
 """
 
 
+def student_fields(s: Settings) -> dict:
+    "What the student README and pyproject.toml templates are filled with."
+    return dict(package=s.student_package, course_id=s.course_id, assignment_id=s.assignment_id,
+                version=dlcourse.__version__, dependencies=json.dumps(student_dependencies()),
+                n_notebooks=len(s.parts), first=f"{s.parts[0]}.ipynb", last=f"{s.parts[-1]}.ipynb",
+                cell_timeout=s.cell_timeout)
+
+
 class Course:
     "The nbgrader course directory and the operations an instructor runs on it."
 
@@ -256,10 +264,7 @@ class Course:
         assets.mkdir(parents=True)
         for tensor in sorted(ASSETS_DIR.glob("*.pt")):
             shutil.copy(tensor, assets)
-        fmt = dict(package=s.student_package, course_id=s.course_id, assignment_id=s.assignment_id,
-                   version=dlcourse.__version__, dependencies=json.dumps(student_dependencies()),
-                   n_notebooks=len(s.parts), first=f"{s.parts[0]}.ipynb", last=f"{s.parts[-1]}.ipynb",
-                   cell_timeout=s.cell_timeout)
+        fmt = student_fields(s)
         (self.source / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(**fmt))
         (self.source / "README.md").write_text(STUDENT_README.format(**fmt))
 

@@ -330,10 +330,10 @@ def test_your_cnn_trains_through_cnn_experiment(tmp_path):
 
 def test_students_export_gives_their_own_cli(tmp_path):
     "A student's nbdev-export makes `python -m hw2.experiments run-exp` work, with the student's own models."
-    from grader.course import STUDENT_PYPROJECT
+    from grader.course import STUDENT_PYPROJECT, load_settings, student_fields
     for name in ("part3_experiments", "part4_cnn", "part5_experiments"):
         shutil.copy(ROOT / "nbs" / f"{name}.ipynb", tmp_path)
-    (tmp_path / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(package="hw2"))
+    (tmp_path / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(**student_fields(load_settings())))
     subprocess.run([str(Path(PY).with_name("nbdev-export"))], cwd=tmp_path, check=True)
     check = ("import hw2.experiments as e, hw2.cnn;"
              "assert all(e.model_class(m).__module__ == 'hw2.cnn' for m in ('cnn', 'resnet', 'ycn'))")

@@ -110,7 +110,7 @@ def listener():
 def graded(tmp_path_factory, listener):
     os.environ.pop("DLCOURSE_CIFAR10", None)
     settings = dataclasses.replace(load_settings(), parts=("part1_backprop",), runner="sandbox", cell_timeout=10,
-                                   notebook_timeout=60)
+                                   notebook_timeout=180)  # a lost kernel: cell_timeout, then 60 s for its output
     course = Course(settings, root=tmp_path_factory.mktemp("course"))
     course.student_version()
     port, _ = listener

@@ -42,24 +42,41 @@ def unfinished(nb):
     return exercises, answers
 
 
-def stale_modules(folder: Path, notebook: Path):
-    "The package's modules that differ from what `nbdev-export` would make of `notebook` now."
+EXPORT_TO = re.compile(r"^#\|[ \t]*(?:default_exp|exports?)[ \t]+([\w.]+)[ \t]*$", re.MULTILINE)
+
+
+def modules_of(nb) -> set:
+    "The modules a notebook writes to: its `default_exp`, and any `#| export module` of a cell (Part 5 adds to two)."
+    return {f"{m.replace('.', '/')}.py" for cell in nb.cells if cell.cell_type == "code"
+            for m in EXPORT_TO.findall(cell.source)}
+
+
+def export_now(folder: Path, tmp: Path) -> Path:
+    """What `nbdev-export` would make of every notebook in `folder` now, written under `tmp`; returns the package's
+    folder there. (One notebook may add to another's module, so they are exported together, in name order.)"""
     from nbdev.config import get_config
     from nbdev.export import nb_export
     lib = get_config(folder).lib_path.relative_to(folder)
-    with tempfile.TemporaryDirectory() as tmp:
-        # a copy of the project with just this notebook: nbdev reads the package's name from its pyproject.toml
-        shutil.copy(folder / "pyproject.toml", tmp)
-        shutil.copy(notebook, tmp)
-        cwd = os.getcwd()
-        os.chdir(tmp)
-        try:
-            nb_export(notebook.name)
-        finally:
-            os.chdir(cwd)
-        return [f"{lib}/{module.name}" for module in sorted((Path(tmp) / lib).glob("*.py"))
-                if not (folder / lib / module.name).exists()
-                or (folder / lib / module.name).read_text() != module.read_text()]
+    shutil.copy(folder / "pyproject.toml", tmp)  # nbdev reads the package's name from it
+    notebooks = sorted(folder.glob("*.ipynb"))
+    for nb in notebooks:
+        shutil.copy(nb, tmp)
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        for nb in notebooks:
+            nb_export(nb.name)
+    finally:
+        os.chdir(cwd)
+    return Path(tmp) / lib
+
+
+def stale_modules(folder: Path, nb, exported: Path):
+    "The package's modules, among those `nb` writes to, that differ from their export now (`exported`)."
+    lib = exported.name
+    return [f"{lib}/{module}" for module in sorted(modules_of(nb))
+            if (exported / module).exists() and (not (folder / lib / module).exists()
+                                                 or (folder / lib / module).read_text() != (exported / module).read_text())]
 
 
 def _last_line(error: str) -> str:
@@ -112,7 +129,7 @@ def grading_like_environment(tmp: Path):
     os.environ[STATIC_PLOTS_VAR] = "1"
 
 
-def notebook_problems(folder: Path, path: Path, timeout: int, run: bool, out):
+def notebook_problems(folder: Path, path: Path, timeout: int, run: bool, out, exported: Path):
     "What is left in one notebook, one line each."
     nb = nbformat.read(path, as_version=4)
     exercises, answers = unfinished(nb)
@@ -121,7 +138,7 @@ def notebook_problems(folder: Path, path: Path, timeout: int, run: bool, out):
         problems.append(f"exercises to write: {', '.join(exercises)}")
     if answers:
         problems.append(f"answers to write: {', '.join(answers)}")
-    stale = stale_modules(folder, path)
+    stale = stale_modules(folder, nb, exported)
     if stale:
         problems.append(f"{', '.join(stale)} out of step with the notebook: run `nbdev-export`")
     changed = changed_locked_cells(nb)
@@ -136,9 +153,10 @@ def notebook_problems(folder: Path, path: Path, timeout: int, run: bool, out):
 def check(folder: Path, notebooks, timeout: int, run=True, out=sys.stdout):
     "Print what is left in each notebook; return how many things are left."
     left = 0
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as export_dir:
         if run:
             grading_like_environment(Path(tmp))
+        exported = export_now(folder, Path(export_dir))
         for name in notebooks:
             path = folder / name
             if not path.exists():
@@ -147,7 +165,7 @@ def check(folder: Path, notebooks, timeout: int, run=True, out=sys.stdout):
                 continue
             start = time.time()
             try:
-                problems = notebook_problems(folder, path, timeout, run, out)
+                problems = notebook_problems(folder, path, timeout, run, out, exported)
             except Exception as e:  # a notebook that cannot be read or run is something left too
                 problems = [f"could not check it: {type(e).__name__}: {e}"]
             left += len(problems)
