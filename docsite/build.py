@@ -143,6 +143,20 @@ def process(executed: Path, mode: str) -> Path:
         raise DocsError(f"nbdev's doc processing failed: {e}") from e
 
 
+def _chapter_of_names() -> dict:
+    """`module.name` -> the notebook that defines it, for names a notebook adds to another chapter's module
+    (`#| export experiments` in Part 5)."""
+    from .procs import _defined
+    pages = {}
+    for path in notebooks():
+        for cell in nbformat.read(path, as_version=4).cells:
+            m = re.match(r"#\|[ \t]*export[ \t]+(\w+)[ \t]*$", cell.source, re.MULTILINE) \
+                if cell.cell_type == "code" else None
+            if m:
+                pages.update({f"dlcourse.{m.group(1)}.{n}": path.stem for n in _defined(cell.source)})
+    return pages
+
+
 def _chapter_of_modules() -> dict:
     "module -> the notebook that writes it (its `#| default_exp`)."
     pages = {}
@@ -161,7 +175,7 @@ def _short_repr(obj, width=100) -> str:
 
 def api_pages(src: Path, titles: dict) -> list:
     "One reference page per module: every name of its `__all__` with signature and docstring, linked to its chapter."
-    chapters = _chapter_of_modules()
+    chapters, elsewhere = _chapter_of_modules(), _chapter_of_names()
     (src / "api").mkdir()
     pages = []
     for module_name in sorted(chapters):
@@ -177,7 +191,8 @@ def api_pages(src: Path, titles: dict) -> list:
                 lines += [f".. autofunction:: {module_name}.{name}"]
             else:  # a constant: its value (autodata would show the docstring of its type)
                 lines += [f".. py:data:: {module_name}.{name}", f"   :value: {_short_repr(obj)}"]
-            lines += ["", f"   Defined in :ref:`{titles[chapter]} <{api_label(f'{module_name}.{name}')}>`.", ""]
+            where = elsewhere.get(f"{module_name}.{name}", chapter)
+            lines += ["", f"   Defined in :ref:`{titles[where]} <{api_label(f'{module_name}.{name}')}>`.", ""]
         lines += ["```", ""]
         (src / "api" / f"{module_name}.md").write_text("\n".join(lines))
         pages.append(f"api/{module_name}")

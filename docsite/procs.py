@@ -59,15 +59,19 @@ def drop_directives(cell):
         cell.source = _re_directive.sub("", cell.source)
 
 
+def _public(name):
+    "`__all__` of the module `dlcourse.{name}`, read from the exported file (no import: no torch)."
+    tree = ast.parse((LIB / f"{name.replace('.', '/')}.py").read_text())
+    return set(next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
+                     and any(getattr(t, "id", None) == "__all__" for t in node.targets)), []))
+
+
 def _module(nb):
-    "(module name, its `__all__`) for the module the notebook writes, read from the exported file (no import: no torch)."
+    "(module name, its `__all__`) for the module the notebook writes (its `#| default_exp`)."
     for cell in nb.cells:
         if cell.cell_type == "code" and "default_exp" in cell.directives_:
             name = cell.directives_["default_exp"].split()[0]
-            tree = ast.parse((LIB / f"{name.replace('.', '/')}.py").read_text())
-            public = next((ast.literal_eval(node.value) for node in tree.body if isinstance(node, ast.Assign)
-                           and any(getattr(t, "id", None) == "__all__" for t in node.targets)), [])
-            return f"dlcourse.{name}", set(public)
+            return f"dlcourse.{name}", _public(name)
     return None, set()
 
 
@@ -98,8 +102,11 @@ class api_anchors(Processor):
         for cell in reversed(list(self.nb.cells)):
             if cell.cell_type != "code" or "export" not in cell.directives_:
                 continue
-            names = [n for n in _defined(cell.source) if n in public]
+            to = cell.directives_["export"]  # `#| export experiments`: a cell added to another chapter's module
+            to = (to.split() if isinstance(to, str) else list(to))[:1]
+            cell_module, cell_public = (f"dlcourse.{to[0]}", _public(to[0])) if to else (module, public)
+            names = [n for n in _defined(cell.source) if n in cell_public]
             if names:
-                targets = "".join(f"({api_label(f'{module}.{n}')})=\n" for n in names)
-                links = ", ".join(f"{{py:obj}}`~{module}.{n}`" for n in names)
+                targets = "".join(f"({api_label(f'{cell_module}.{n}')})=\n" for n in names)
+                links = ", ".join(f"{{py:obj}}`~{cell_module}.{n}`" for n in names)
                 self.nb.cells.insert(cell.idx_, mk_cell(f"{targets}API reference: {links}", "markdown"))
