@@ -98,14 +98,15 @@ c.Execute.iopub_timeout = 60
 c.LimitOutput.max_lines = {max_output_lines}
 # The solution version is shown to students after the deadline: no hidden tests in it, no need to run it.
 c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput, ClearMarkScheme, ClearHiddenTests]
-# A kernel that dies costs only the rest of its notebook, and output is cut per cell (grader/preprocessors.py).
+# Hidden tests are judged outside the kernel, a kernel that dies costs only the rest of its notebook, and output is
+# cut per cell (grader/preprocessors.py).
 import sys
 sys.path.insert(0, {repo!r})
-from grader.preprocessors import ExecuteUntilKernelLost, HideHiddenTests, LimitOutputBytes
+from grader.preprocessors import HideHiddenTests, JudgeHiddenTests, LimitOutputBytes
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde
 from nbgrader.preprocessors import Execute, GetGrades, LimitOutput
-_steps = [ExecuteUntilKernelLost if step is Execute else step
+_steps = [JudgeHiddenTests if step is Execute else step
           for step in Autograde.autograde_preprocessors.make_dynamic_default()]
 _steps.insert(_steps.index(LimitOutput) + 1, LimitOutputBytes)
 c.Autograde.autograde_preprocessors = _steps

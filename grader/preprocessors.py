@@ -5,6 +5,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
 from dlcourse.authoring import remove_hidden_tests
+from grader.judging import fresh_seed, judge_outputs, make_inputs, probe_code, split_hidden_test, Verdict
 
 
 class LimitOutputBytes(NbGraderPreprocessor):
@@ -55,6 +56,61 @@ class ExecuteUntilKernelLost(Execute):
             self.kernel_lost = type(e).__name__
             cell.outputs.append(kernel_lost_error(f"the kernel stopped while this cell ran ({self.kernel_lost})"))
             return cell, resources
+
+
+class JudgeHiddenTests(ExecuteUntilKernelLost):
+    """Execute, with each hidden test judged outside the kernel (grader/judging.py).
+
+    A test cell whose hidden region ends with `hidden_test(...)` runs in two steps: its visible part as the cell,
+    then the probe, which returns observations and leaves no output, history or name behind. The grader judges the
+    observations; the verdict alone decides the cell's points. A failed visible test is kept as a note (the hidden
+    tests check it again, and it may come from an earlier part's bug); a failed hidden test becomes the cell's one
+    error, with its message only. The verdicts, their seeds and any tampering go into the notebook's metadata
+    (`dlcourse.verdicts`), for the grade table."""
+
+    def preprocess(self, nb, resources=None, km=None):
+        self.verdicts = {}
+        nb, resources = super().preprocess(nb, resources, km)
+        nb.metadata["dlcourse"] = {"verdicts": self.verdicts}
+        return nb, resources
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        test = None
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            test = split_hidden_test(cell.source)
+        if test is None:
+            return super().preprocess_cell(cell, resources, index)
+        full, cell.source = cell.source, remove_hidden_tests(cell.source)
+        try:
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            verdict = self.run_hidden_test(test, index)
+        finally:
+            cell.source = full
+        visible = [o for o in cell.outputs if o.output_type != "error"]
+        for e in (o for o in cell.outputs if o.output_type == "error" and o.ename != "KernelLost"):
+            visible.append(nbformat.v4.new_output("stream", name="stdout", text=(
+                f"visible test: {e.ename}: {e.evalue}\n(the hidden tests decide this cell's points)\n")))
+        if not verdict.passed:
+            name = "TamperingDetected" if verdict.tampering else "HiddenTestFailed"
+            visible.append(nbformat.v4.new_output("error", ename=name, evalue=verdict.message,
+                                                  traceback=[f"{name}: {verdict.message}"]))
+        cell.outputs = visible
+        self.verdicts[meta["grade_id"]] = verdict.as_dict()
+        return cell, resources
+
+    def run_hidden_test(self, test, index) -> Verdict:
+        if self.kernel_lost is not None:
+            return Verdict(False, f"not run: the kernel stopped ({self.kernel_lost})")
+        seed = fresh_seed()
+        inputs, ns = make_inputs(test, seed)
+        probe = nbformat.v4.new_code_cell(probe_code(test, inputs, seed))
+        try:
+            self.execute_cell(probe, index, store_history=False)
+        except (DeadKernelError, CellTimeoutError) as e:
+            self.kernel_lost = type(e).__name__
+            return Verdict(False, f"the kernel stopped during the hidden tests ({self.kernel_lost})", seed=seed)
+        return judge_outputs(test, inputs, ns, probe.outputs, seed)
 
 
 def kernel_lost_error(message):

@@ -16,6 +16,7 @@ import dlcourse
 from dlcourse.datasets import ENV_VAR as CIFAR10_VAR, cifar10_sample, find_cifar10
 from dlcourse.plot import STATIC_PLOTS_VAR
 from grader.course import Course, CourseError
+from grader.judging import INTEGRITY_CHECK
 from grader.sandbox import CONFIG_VAR, KERNEL_NAME, SandboxConfig, bwrap_available, write_kernel_spec
 
 
@@ -33,11 +34,12 @@ warnings.showwarning = _show_on_stdout
 
 
 def grading_ipython_dir(course: Course) -> Path:
-    "An IPython directory for the grading kernels, with the startup file above."
+    "An IPython directory for the grading kernels, with the startup files: warnings to stdout, the integrity check."
     ipython_dir = course.root / ".ipython"
-    startup = ipython_dir / "profile_default" / "startup" / "00-warnings-to-stdout.py"
-    startup.parent.mkdir(parents=True, exist_ok=True)
-    startup.write_text(WARNINGS_TO_STDOUT)
+    startup = ipython_dir / "profile_default" / "startup"
+    startup.mkdir(parents=True, exist_ok=True)
+    (startup / "00-warnings-to-stdout.py").write_text(WARNINGS_TO_STDOUT)
+    (startup / "01-integrity.py").write_text(INTEGRITY_CHECK)
     return ipython_dir
 
 

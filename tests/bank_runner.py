@@ -3,7 +3,9 @@
 The bank of mutants and correct alternatives (grader/bank.py) is judged by the very test cells that
 `nbgrader autograde` runs, hidden tests included, but without a kernel per entry: each notebook's code
 cells are executed in a fresh namespace, in order, as a grading kernel would. A test cell fails when it
-raises, as it does in nbgrader (warnings count for nothing: the grading kernels print them to stdout).
+raises, as it does in nbgrader (warnings count for nothing: the grading kernels print them to stdout). A test cell
+whose hidden test is written with `hidden_test(...)` fails only when its hidden test does, as in grading
+(grader/judging.py); `hidden_test` then runs its three parts here, as strictly as the grader would.
 """
 import contextlib
 import io
@@ -16,7 +18,8 @@ from pathlib import Path
 import nbformat
 import torch
 
-from dlcourse.authoring import strip_markers
+from dlcourse.authoring import remove_hidden_tests, strip_markers
+from grader.judging import hidden_region, split_hidden_test
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -121,7 +124,13 @@ def run_notebook(part, edits=(), stop_at_first_failure=False, definitions_only=F
                         run.failures[gid] = broken
                         continue
                 try:
-                    _exec(source, f"{part}:{gid}", run.namespace)
+                    if is_test and split_hidden_test(source) is not None:
+                        # as graded: the visible part's failure is only a note, the hidden test's verdict decides
+                        with contextlib.suppress(Exception):
+                            _exec(remove_hidden_tests(source), f"{part}:{gid}:visible", run.namespace)
+                        _exec(hidden_region(source), f"{part}:{gid}:hidden", run.namespace)
+                    else:
+                        _exec(source, f"{part}:{gid}", run.namespace)
                 except Exception as e:  # the cell's own failure, as nbgrader sees it
                     why = f"{type(e).__name__}: {e}".strip()[:300]
                     if is_test:
