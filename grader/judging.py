@@ -152,33 +152,32 @@ def judge_outputs(test: HiddenTest, inputs, ns: dict, outputs, seed: int) -> Ver
 
 
 # The kernel's start-up file records, before any student code, what the probe and the tests rely on: builtins,
-# comparisons, serialisation, display and the exception hooks. `__dlcourse_integrity__()` lists what changed since.
+# comparisons, serialisation and display. `__dlcourse_integrity__()` lists what changed since, and whether an IPython
+# custom exception handler was set.
 INTEGRITY_CHECK = '''\
 def _dlcourse_integrity():
     import base64, builtins, io, sys, torch, torch.testing, unittest
     import IPython.display
-    ipython_own = {"exit", "quit", "get_ipython", "display"}  # IPython sets these around each cell
-    watched = {"builtins." + k: v for k, v in vars(builtins).items() if not k.startswith("_") and k not in ipython_own}
-    watched.update({f"torch.{k}": getattr(torch, k) for k in ("allclose", "equal", "isclose", "save", "load",
-                                                              "manual_seed", "Tensor")})
-    watched.update({"torch.testing.assert_close": torch.testing.assert_close, "base64.b64encode": base64.b64encode,
-                    "base64.b64decode": base64.b64decode, "io.BytesIO": io.BytesIO,
-                    "IPython.display.display": IPython.display.display, "sys.excepthook": sys.excepthook,
-                    "unittest.TestCase.assertTrue": unittest.TestCase.assertTrue})
-    modules = {k: sys.modules.get(k) for k in ("torch", "builtins", "base64", "io", "IPython.display")}
+    kernel_own = {"exit", "quit", "get_ipython", "display", "input"}  # the kernel resets these for each cell
+    modules = ("torch", "builtins", "base64", "io", "IPython.display")
 
-    def changed():
-        now = {"builtins." + k: v for k, v in vars(builtins).items() if not k.startswith("_")}
-        now.update({f"torch.{k}": getattr(torch, k, None) for k in ("allclose", "equal", "isclose", "save", "load",
-                                                                    "manual_seed", "Tensor")})
+    def current():
+        now = {f"builtins.{k}": v for k, v in vars(builtins).items() if not k.startswith("_") and k not in kernel_own}
+        now.update({f"torch.{k}": getattr(torch, k, None)
+                    for k in ("allclose", "equal", "isclose", "save", "load", "manual_seed", "Tensor")})
         now.update({"torch.testing.assert_close": torch.testing.assert_close, "base64.b64encode": base64.b64encode,
                     "base64.b64decode": base64.b64decode, "io.BytesIO": io.BytesIO,
-                    "IPython.display.display": IPython.display.display, "sys.excepthook": sys.excepthook,
+                    "IPython.display.display": IPython.display.display,
                     "unittest.TestCase.assertTrue": unittest.TestCase.assertTrue})
-        found = [f"{k} replaced" for k, v in watched.items() if now.get(k) is not v]
-        found += [f"sys.modules[{k!r}] replaced" for k, v in modules.items() if sys.modules.get(k) is not v]
-        ip = getattr(builtins, "get_ipython", lambda: None)()
-        if ip is not None and getattr(ip, "custom_exceptions", ()):
+        now.update({f"sys.modules[{k!r}]": sys.modules.get(k) for k in modules})
+        return now
+    recorded = current()
+
+    def changed():
+        now = current()
+        found = [f"{k} replaced" for k, v in recorded.items() if now.get(k) is not v]
+        shell = getattr(builtins, "get_ipython", lambda: None)()
+        if shell is not None and getattr(shell, "custom_exceptions", ()):
             found.append("an IPython custom exception handler was set")
         return found
     builtins.__dlcourse_integrity__ = changed

@@ -87,6 +87,7 @@ class JudgeHiddenTests(ExecuteUntilKernelLost):
             verdict = self.run_hidden_test(test, index)
         finally:
             cell.source = full
+            self.nb.cells[index] = cell  # nbclient stores each executed cell, the probe too, at its index
         visible = [o for o in cell.outputs if o.output_type != "error"]
         for e in (o for o in cell.outputs if o.output_type == "error" and o.ename != "KernelLost"):
             visible.append(nbformat.v4.new_output("stream", name="stdout", text=(
