@@ -3,6 +3,7 @@
 d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_url': '', 'lib_path': 'dlcourse'},
   'syms': { 'dlcourse.authoring': { 'dlcourse.authoring._regions': ('authoring.html#_regions', 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.as_judged': ('authoring.html#as_judged', 'dlcourse/authoring.py'),
+                                    'dlcourse.authoring.default_dout': ('authoring.html#default_dout', 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.find_asset': ('authoring.html#find_asset', 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.given_lines': ('authoring.html#given_lines', 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.hidden_test': ('authoring.html#hidden_test', 'dlcourse/authoring.py'),

@@ -3,7 +3,8 @@
 # %% auto #0
 __all__ = ['SOLUTION_BEGIN', 'SOLUTION_END', 'HIDDEN_BEGIN', 'HIDDEN_END', 'JUDGE_GLOBALS', 'strip_markers',
            'strip_grading_markers', 'solution_lines', 'given_lines', 'remove_hidden_tests', 'written_here',
-           'find_asset', 'judge_namespace', 'as_judged', 'round_trip', 'hidden_test', 'observe_block', 'judge_block']
+           'find_asset', 'judge_namespace', 'as_judged', 'round_trip', 'hidden_test', 'default_dout', 'observe_block',
+           'judge_block']
 
 # %% ../nbs/00_authoring.ipynb #authoring-002
 import re
@@ -108,13 +109,17 @@ def hidden_test(observe, judge, make_inputs=None, seed: int | None = None):
     as_judged(judge)(inputs, seen)
 
 # %% ../nbs/00_authoring.ipynb #authoring-hidden-4
-def observe_block(block, x, dout=None, **kw) -> dict:
-    "What `block` does on `x`: its output, the input gradient for `dout` (ones) and its parameters and their gradients."
+def default_dout(out):
+    "The upstream gradient `observe_block` uses unless given one: fixed, and neither ones nor symmetric in sign."
     import torch
+    return torch.linspace(-1.5, 2.0, out.numel(), dtype=out.dtype).reshape(out.shape)
+
+def observe_block(block, x, dout=None, **kw) -> dict:
+    "What `block` does on `x`: its output, the input gradient for `dout` and its parameters and their gradients."
     for _, grad in block.params():
         grad.zero_()
     out = block(x, **kw)
-    dx = block.backward(torch.ones_like(out) if dout is None else dout)
+    dx = block.backward(default_dout(out) if dout is None else dout)
     return {"out": out, "dx": dx, "params": [(p.clone(), g.clone()) for p, g in block.params()]}
 
 def judge_block(seen: dict, fn, x, dout=None, name="the layer", rtol=1e-5, atol=1e-6):
@@ -127,7 +132,7 @@ def judge_block(seen: dict, fn, x, dout=None, name="the layer", rtol=1e-5, atol=
         f"{name}: the output has shape {tuple(out.shape)}"
     assert seen["out"].dtype == out.dtype, f"{name}: the output has the input's dtype ({out.dtype})"
     assert torch.allclose(seen["out"], out.detach(), rtol=rtol, atol=atol), f"{name}: the forward pass"
-    out.backward(torch.ones_like(out) if dout is None else dout)
+    out.backward(default_dout(out) if dout is None else dout)
     assert isinstance(seen["dx"], torch.Tensor) and seen["dx"].shape == x.shape, \
         f"{name}: backward returns a gradient of the input's shape"
     assert torch.allclose(seen["dx"], x.grad, rtol=rtol, atol=atol), f"{name}: backward, the gradient of the input"
