@@ -137,4 +137,5 @@ def judge_block(seen: dict, fn, x, dout=None, name="the layer", rtol=1e-5, atol=
         f"{name}: backward returns a gradient of the input's shape"
     assert torch.allclose(seen["dx"], x.grad, rtol=rtol, atol=atol), f"{name}: backward, the gradient of the input"
     for k, ((_, grad), p) in enumerate(zip(seen["params"], params)):
+        assert grad.shape == p.shape, f"{name}: the gradient of parameter {k} has the parameter's shape"
         assert torch.allclose(grad, p.grad, rtol=rtol, atol=atol), f"{name}: the gradient of parameter {k}"
