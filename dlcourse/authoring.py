@@ -95,9 +95,13 @@ def round_trip(obj, weights_only: bool):
     buf.seek(0)
     return torch.load(buf, weights_only=weights_only)
 
-def hidden_test(observe, judge, make_inputs=None, seed: int | None = None):
-    "Run a hidden test in this process: inputs from `seed`, then `observe` here, then `judge` (see above)."
+def hidden_test(observe, judge, make_inputs=None, seed: int | None = None, needs_cuda: bool = False):
+    """Run a hidden test in this process: inputs from `seed`, then `observe` here, then `judge` (see above). A test
+    that `needs_cuda` is not run without a GPU, here as by a CPU grading runner: it says so, and passes nor fails."""
     import torch
+    if needs_cuda and not torch.cuda.is_available():
+        print("not run: no GPU")
+        return
     seed = int(os.environ.get("DLCOURSE_TEST_SEED", 0)) if seed is None else seed
     inputs = as_judged(make_inputs)(torch.Generator().manual_seed(seed)) if make_inputs else None
     torch.manual_seed(seed)

@@ -49,6 +49,7 @@ class Settings:
     max_processes: int
     max_file_mb: int
     samples: tuple
+    device: str = "cpu"
 
 
 def load_settings(path=ROOT / "settings.ini") -> Settings:
@@ -74,9 +75,12 @@ def load_settings(path=ROOT / "settings.ini") -> Settings:
             max_processes=grading.getint("max_processes", 256),
             max_file_mb=grading.getint("max_file_mb", 1024),
             samples=tuple(demo["samples"].split()),
+            device=grading.get("device", "cpu"),
         )
     except (KeyError, ValueError) as e:
         raise CourseError(f"{path}: missing or malformed setting {e}; see the comments in the file") from e
+    if settings.device not in ("cpu", "cuda"):
+        raise CourseError(f"{path}: device = {settings.device!r}; choose cpu or cuda")
     missing = [p for p in settings.parts if not (NBS_DIR / f"{p}.ipynb").exists()]
     if missing:
         raise CourseError(f"{path}: parts {missing} have no notebook in {NBS_DIR}")
@@ -102,14 +106,17 @@ c.GenerateSolution.preprocessors = [IncludeHeaderFooter, LockCells, ClearOutput,
 # cut per cell (grader/preprocessors.py).
 import sys
 sys.path.insert(0, {repo!r})
-from grader.preprocessors import HideHiddenTests, JudgeHiddenTests, LimitOutputBytes
+from grader.preprocessors import HideHiddenTests, JudgeHiddenTests, LimitOutputBytes, RecordNotRun
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute, GetGrades, LimitOutput
+from nbgrader.preprocessors import Execute, GetGrades, LimitOutput, SaveAutoGrades
 _steps = [JudgeHiddenTests if step is Execute else step
           for step in Autograde.autograde_preprocessors.make_dynamic_default()]
 _steps.insert(_steps.index(LimitOutput) + 1, LimitOutputBytes)
+_steps.insert(_steps.index(SaveAutoGrades) + 1, RecordNotRun)
 c.Autograde.autograde_preprocessors = _steps
+# Test cells marked as needing CUDA run only where this runner has a GPU
+c.JudgeHiddenTests.device = {device!r}
 c.LimitOutputBytes.max_kb = {max_output_kb}
 # Feedback goes to students: no hidden test and no traceback that quotes one.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
@@ -252,7 +259,7 @@ class Course:
         s = self.settings
         (self.root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
             course_id=s.course_id, root=str(self.root), cell_timeout=s.cell_timeout,
-            kernel=s.kernel, max_output_lines=s.max_output_lines, repo=str(ROOT), max_output_kb=s.max_output_kb))
+            kernel=s.kernel, max_output_lines=s.max_output_lines, repo=str(ROOT), max_output_kb=s.max_output_kb, device=s.device))
 
     def build_source(self):
         "Copy the chapter notebooks into nbgrader's source folder, with the files a student needs."

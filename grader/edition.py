@@ -30,7 +30,7 @@ from nbgrader.utils import compute_checksum, is_locked
 import dlcourse
 from dlcourse.authoring import given_lines, remove_hidden_tests, solution_lines
 from grader.course import NBS_DIR, ROOT, Course, CourseError
-from grader.runner import WARNINGS_TO_STDOUT
+from grader.judging import WARNINGS_TO_STDOUT
 
 LIBRARY = ROOT / "dlcourse"
 SELFCHECK = Path(__file__).resolve().parent / "student" / "selfcheck.py"
@@ -72,9 +72,15 @@ def exported_modules(notebooks) -> dict:
     return modules
 
 
-def helper_modules(parts) -> list:
-    "The library modules no part of the assignment exports: the course's helpers, given to students as they are."
-    exercises = exported_modules(NBS_DIR / f"{part}.ipynb" for part in parts)
+def exercise_notebooks() -> list:
+    "The chapter notebooks with exercises (nbgrader solution cells), whether or not settings.ini's parts list them."
+    return [path for path in sorted(NBS_DIR.glob("*.ipynb"))
+            if any(c.metadata.get("nbgrader", {}).get("solution") for c in nbformat.read(path, as_version=4).cells)]
+
+
+def helper_modules() -> list:
+    "The library modules no exercise notebook exports: the course's helpers, given to students as they are."
+    exercises = exported_modules(exercise_notebooks())
     return sorted(p.stem for p in LIBRARY.glob("*.py") if not p.stem.startswith("_") and p.stem not in exercises)
 
 
@@ -129,10 +135,11 @@ def course_constants(course: Course) -> str:
             f"WARNINGS_TO_STDOUT = {WARNINGS_TO_STDOUT!r}\n")
 
 
-def build_student_package(course: Course, dest: Path) -> Path:
+def build_student_package(course: Course, dest: Path, package: str | None = None) -> Path:
     """Lay out the student package's project in `dest` (replaced): notebooks, assets, README, pyproject.toml and
-    the package; then check that no file holds reference code. Builds the student version first when needed."""
-    s, package = course.settings, course.settings.student_package
+    the package (`package`, by default settings.ini's `student_package`); then check that no file holds reference
+    code. Builds the student version first when needed."""
+    s, package = course.settings, package or course.settings.student_package
     if not all((course.release / f"{part}.ipynb").exists() for part in s.parts):
         course.student_version()
     dest = Path(dest)
@@ -145,7 +152,7 @@ def build_student_package(course: Course, dest: Path) -> Path:
     lib = dest / package
     lib.mkdir()
     (lib / "__init__.py").write_text(f'__version__ = "{dlcourse.__version__}"\n')  # nbdev-export adds the docstring
-    for name in helper_modules(s.parts):
+    for name in helper_modules():
         (lib / f"{name}.py").write_text(_helper_source(name, package))
     shutil.copytree(LIBRARY / "sample_data", lib / "sample_data")
     (lib / "selfcheck.py").write_text(SELFCHECK.read_text().replace("{package}", package))
@@ -177,3 +184,23 @@ def student_edition(course: Course, dist_dir: Path = ROOT / "dist") -> Path:
     tmp.replace(archive)
     shutil.rmtree(folder)
     return archive
+
+
+def grading_package(template: Path, submission: Path, dest: Path, package: str = REFERENCE_PACKAGE) -> Path:
+    """The package a sandboxed grading kernel imports as `package`: the `template` (a `build_student_package`
+    folder for `package`: helpers real, exercises stubs) with the exercises the `submission`'s notebooks export, so
+    that a later part runs on the student's own earlier work, as in the student edition. No code of the submission
+    runs here: nbdev-export only copies cells. A module the submission breaks (it does not compile) stays a stub."""
+    dest = Path(dest)
+    shutil.copytree(template, dest)
+    for nb in Path(submission).glob("*.ipynb"):
+        if (dest / nb.name).exists():
+            shutil.copy(nb, dest / nb.name)
+    nbdev_export = Path(sys.executable).with_name("nbdev-export")
+    subprocess.run([str(nbdev_export)], cwd=dest, capture_output=True, text=True, timeout=120)
+    for module in (dest / package).glob("*.py"):
+        try:
+            compile(module.read_text(), str(module), "exec")
+        except (SyntaxError, ValueError, UnicodeDecodeError):
+            shutil.copy(Path(template) / package / module.name, module)
+    return dest / package

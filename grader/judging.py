@@ -25,6 +25,7 @@ import torch
 from dlcourse.authoring import HIDDEN_BEGIN, HIDDEN_END, judge_namespace
 
 MIME = "application/vnd.dlcourse.observation+base64"
+PROBE_NAME = "__dlcourse_probe"  # the function the probe cell defines
 ENTRY = "hidden_test"
 
 
@@ -35,6 +36,7 @@ class HiddenTest:
     observe: str
     judge: str
     make_inputs: str | None
+    needs_cuda: bool = False
 
 
 @dataclass
@@ -43,9 +45,11 @@ class Verdict:
     message: str = ""
     tampering: list = field(default_factory=list)
     seed: int | None = None
+    not_run: bool = False  # a test that needs CUDA, on a runner without a GPU
 
     def as_dict(self):
-        return dict(passed=self.passed, message=self.message, tampering=self.tampering, seed=self.seed)
+        return dict(passed=self.passed, message=self.message, tampering=self.tampering, seed=self.seed,
+                    not_run=self.not_run)
 
 
 def hidden_region(source: str) -> str | None:
@@ -69,7 +73,10 @@ def split_hidden_test(source: str) -> HiddenTest | None:
     if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == ENTRY):
         return None
     names = dict(zip(("observe", "judge", "make_inputs"), call.args))
-    names.update({k.arg: k.value for k in call.keywords})
+    names.update({k.arg: k.value for k in call.keywords if k.arg != "needs_cuda"})
+    cuda = [k.value for k in call.keywords if k.arg == "needs_cuda"]
+    if cuda and not isinstance(cuda[0], ast.Constant):
+        raise ValueError(f"{ENTRY}(..., needs_cuda=True or False): a constant")
     if not all(isinstance(v, ast.Name) for v in names.values()) or not {"observe", "judge"} <= set(names):
         raise ValueError(f"{ENTRY}(...) takes the names of functions defined in the hidden region")
     names = {k: v.id for k, v in names.items()}
@@ -82,7 +89,8 @@ def split_hidden_test(source: str) -> HiddenTest | None:
     judge = [s for s in body[:-1] if isinstance(s, (ast.Import, ast.ImportFrom))
              or (isinstance(s, ast.FunctionDef) and s.name in trusted)]
     return HiddenTest(kernel_code=ast.unparse(ast.Module(kernel, [])), judge_code=ast.unparse(ast.Module(judge, [])),
-                      observe=names["observe"], judge=names["judge"], make_inputs=names.get("make_inputs"))
+                      observe=names["observe"], judge=names["judge"], make_inputs=names.get("make_inputs"),
+                      needs_cuda=bool(cuda and cuda[0].value))
 
 
 def _b64(data: bytes) -> str:
@@ -98,24 +106,32 @@ def make_inputs(test: HiddenTest, seed: int):
 
 
 def probe_code(test: HiddenTest, inputs, seed: int) -> str:
-    """The code the kernel runs after the test cell's visible part. It compiles the region under a name that no
-    traceback can quote, keeps it out of the notebook's namespace, and displays the observations."""
+    """The code the kernel runs after the test cell's visible part. It runs the region in the notebook's namespace
+    (so that `observe` finds the student's names), compiled under a name that no traceback can quote, removes what
+    it defined, and displays the observations."""
     buf = io.BytesIO()
     torch.save(inputs, buf)
-    return f"""def __dlcourse_probe():
-    import base64, builtins, io, torch
+    return f"""def __dlcourse_probe(ns):
+    import base64, builtins, io, linecache, torch
     from IPython.display import display
+    linecache.cache.pop(__dlcourse_probe.__code__.co_filename, None)  # this cell's source: not for tracebacks
     check = getattr(builtins, "__dlcourse_integrity__", lambda: ["the grader's integrity check was removed"])
     inputs = torch.load(io.BytesIO(base64.b64decode({_b64(buf.getvalue())!r})), weights_only=False)
-    ns = dict(globals())
-    exec(compile(base64.b64decode({_b64(test.kernel_code.encode())!r}).decode(), "<hidden test>", "exec"), ns)
-    torch.manual_seed({seed})
-    seen = ns[{test.observe!r}](inputs)
+    saved = dict(ns)
+    try:
+        exec(compile(base64.b64decode({_b64(test.kernel_code.encode())!r}).decode(), "<hidden test>", "exec"), ns)
+        torch.manual_seed({seed})
+        seen = ns[{test.observe!r}](inputs)
+    finally:  # the notebook's namespace as it was: the hidden test's names leave it
+        ns.clear()
+        ns.update(saved)
     out = io.BytesIO()
     torch.save({{"seen": seen, "tampering": check()}}, out)
     display({{{MIME!r}: base64.b64encode(out.getvalue()).decode()}}, raw=True)
-__dlcourse_probe()
-del __dlcourse_probe
+try:
+    __dlcourse_probe(globals())
+finally:
+    del __dlcourse_probe
 """
 
 
@@ -134,7 +150,8 @@ def judge_outputs(test: HiddenTest, inputs, ns: dict, outputs, seed: int) -> Ver
         return Verdict(False, "the hidden tests' observations did not arrive intact",
                        [f"{len(bundles)} observation outputs instead of one"], seed)
     try:
-        payload = torch.load(io.BytesIO(base64.b64decode(bundles[0]["data"][MIME])), weights_only=True)
+        payload = torch.load(io.BytesIO(base64.b64decode(bundles[0]["data"][MIME])), weights_only=True,
+                             map_location="cpu")
         seen, tampering = payload["seen"], list(payload["tampering"])
     except Exception as e:
         return Verdict(False, f"the code returned something that is not a tensor, number or string: "
@@ -149,6 +166,19 @@ def judge_outputs(test: HiddenTest, inputs, ns: dict, outputs, seed: int) -> Ver
     except Exception as e:
         return Verdict(False, f"{type(e).__name__}: {e}"[:500], seed=seed)
     return Verdict(True, seed=seed)
+
+
+# nbgrader gives 0 to a test cell that writes to stderr, and a harmless library warning would do that to correct
+# code. The grading kernels run this at start-up (an IPython startup file), so warnings are printed to stdout.
+WARNINGS_TO_STDOUT = """\
+import sys
+import warnings
+
+def _show_on_stdout(message, category, filename, lineno, file=None, line=None):
+    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+warnings.showwarning = _show_on_stdout
+"""
 
 
 # The kernel's start-up file records, before any student code, what the probe and the tests rely on: builtins,

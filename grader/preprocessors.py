@@ -2,10 +2,11 @@
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer
+from nbgrader.api import Gradebook
+from traitlets import Integer, Unicode
 
 from dlcourse.authoring import remove_hidden_tests
-from grader.judging import fresh_seed, judge_outputs, make_inputs, probe_code, split_hidden_test, Verdict
+from grader.judging import PROBE_NAME, Verdict, fresh_seed, judge_outputs, make_inputs, probe_code, split_hidden_test
 
 
 class LimitOutputBytes(NbGraderPreprocessor):
@@ -68,6 +69,8 @@ class JudgeHiddenTests(ExecuteUntilKernelLost):
     error, with its message only. The verdicts, their seeds and any tampering go into the notebook's metadata
     (`dlcourse.verdicts`), for the grade table."""
 
+    device = Unicode("cpu", help="the runner's device: a hidden test that needs CUDA runs only on 'cuda'").tag(config=True)
+
     def preprocess(self, nb, resources=None, km=None):
         self.verdicts = {}
         nb, resources = super().preprocess(nb, resources, km)
@@ -79,6 +82,10 @@ class JudgeHiddenTests(ExecuteUntilKernelLost):
         test = None
         if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
             test = split_hidden_test(cell.source)
+        if test is not None and test.needs_cuda and self.device != "cuda":
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="not run: no GPU\n")]
+            self.verdicts[meta["grade_id"]] = Verdict(False, "not run: no GPU", not_run=True).as_dict()
+            return cell, resources
         if test is None:
             return super().preprocess_cell(cell, resources, index)
         full, cell.source = cell.source, remove_hidden_tests(cell.source)
@@ -88,7 +95,7 @@ class JudgeHiddenTests(ExecuteUntilKernelLost):
         finally:
             cell.source = full
             self.nb.cells[index] = cell  # nbclient stores each executed cell, the probe too, at its index
-        visible = [o for o in cell.outputs if o.output_type != "error"]
+        visible = [neutral(o) for o in cell.outputs if o.output_type != "error"]
         for e in (o for o in cell.outputs if o.output_type == "error" and o.ename != "KernelLost"):
             visible.append(nbformat.v4.new_output("stream", name="stdout", text=(
                 f"visible test: {e.ename}: {e.evalue}\n(the hidden tests decide this cell's points)\n")))
@@ -114,19 +121,69 @@ class JudgeHiddenTests(ExecuteUntilKernelLost):
         return judge_outputs(test, inputs, ns, probe.outputs, seed)
 
 
+class RecordNotRun(NbGraderPreprocessor):
+    """After nbgrader saved the scores: a test cell that was not run (it needs a GPU, and this runner has none) has
+    no automatic score and waits for a run that can judge it, in the gradebook; it is neither passed nor failed."""
+
+    def preprocess(self, nb, resources):
+        not_run = [gid for gid, v in nb.metadata.get("dlcourse", {}).get("verdicts", {}).items() if v.get("not_run")]
+        if not_run:
+            info = resources["nbgrader"]
+            with Gradebook(info["db_url"]) as gb:
+                for gid in not_run:
+                    grade = gb.find_grade(gid, info["notebook"], info["assignment"], info["student"])
+                    grade.auto_score, grade.needs_manual_grade = None, True
+                gb.db.commit()
+        return nb, resources
+
+
+def neutral(output):
+    """`output` as it may stay in a judged test cell: nbgrader reads points into a cell's outputs (an error or stderr
+    scores 0, a number as the cell's result scores that number), and there only the verdict may decide them."""
+    if output.output_type == "execute_result":
+        return nbformat.v4.new_output("display_data", data=output.get("data", {}), metadata=output.get("metadata", {}))
+    if output.output_type == "stream" and output.name == "stderr":
+        return nbformat.v4.new_output("stream", name="stdout", text=output.text)
+    return output
+
+
 def kernel_lost_error(message):
     return nbformat.v4.new_output("error", ename="KernelLost", evalue=message, traceback=[f"KernelLost: {message}"])
 
 
 class HideHiddenTests(NbGraderPreprocessor):
     """For feedback: test cells show their visible tests only, and a failed test shows its error message, not the
-    traceback (whose frames would quote the hidden tests' lines)."""
+    traceback (whose frames would quote the hidden tests' lines). No output keeps a line of a hidden test or of the
+    probe that ran it (a submission can capture those while it runs and print them later)."""
+
+    def preprocess(self, nb, resources):
+        self.hidden = set()
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                visible = {line.strip() for line in remove_hidden_tests(cell.source).splitlines()}
+                self.hidden |= {line.strip() for line in cell.source.splitlines()
+                                if len(line.strip()) > 8 and line.strip() not in visible}
+        return super().preprocess(nb, resources)
+
+    def redact(self, text: str) -> str:
+        return "\n".join("[a hidden test's line, removed]" if line.strip() in self.hidden or PROBE_NAME in line
+                         else line for line in text.split("\n"))
 
     def preprocess_cell(self, cell, resources, index):
         meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+        if cell.cell_type != "code":
+            return cell, resources
+        if meta.get("grade") and not meta.get("solution"):
             cell.source = remove_hidden_tests(cell.source)
             for out in cell.get("outputs", []):
                 if out.output_type == "error":
                     out.traceback = [f"{out.ename}: {out.evalue}"]
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                out.text = self.redact(out.text)
+            elif out.output_type == "error":
+                out.evalue, out.traceback = self.redact(out.evalue), [self.redact(t) for t in out.traceback]
+            for mime, value in out.get("data", {}).items():
+                if mime.startswith("text/") and isinstance(value, str):
+                    out.data[mime] = self.redact(value)
         return cell, resources

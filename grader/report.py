@@ -1,6 +1,7 @@
 """Scores from nbgrader's gradebook, and the table an instructor reads."""
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 
 
@@ -11,6 +12,17 @@ class PartScore:
     written_max: float  # points of manually graded answers
     written: float | None  # None until a person has graded them
     failed: list  # grade ids of the test cells that lost points
+    tampering: dict = field(default_factory=dict)  # grade id -> what the hidden test's probe found changed
+    not_run: list = field(default_factory=list)  # grade ids of tests that need a GPU, on a CPU runner
+    not_run_max: float = 0.0  # their points: neither passed nor failed
+
+
+def verdicts(course, student, part) -> dict:
+    "grade id -> the hidden test's verdict, as grading recorded it in the autograded notebook (grader/judging.py)."
+    path = course.root / "autograded" / student / course.settings.assignment_id / f"{part}.ipynb"
+    if not path.exists():
+        return {}
+    return dict(nbformat.read(path, as_version=4).metadata.get("dlcourse", {}).get("verdicts", {}))
 
 
 def scores(course, students) -> dict:
@@ -28,11 +40,16 @@ def scores(course, students) -> dict:
                     continue
                 code = [g for g in nb.grades if g.cell_type == "code"]
                 text = [g for g in nb.grades if g.cell_type == "markdown"]
+                judged = verdicts(course, student, part)
+                not_run = [g for g in code if judged.get(g.name, {}).get("not_run")]
+                code = [g for g in code if g not in not_run]
                 table[student][part] = PartScore(
                     auto=sum(g.score for g in code), auto_max=sum(g.max_score for g in code),
                     written_max=sum(g.max_score for g in text),
                     written=None if any(g.needs_manual_grade for g in text) else sum(g.score for g in text),
-                    failed=[g.name for g in code if g.score < g.max_score])
+                    failed=[g.name for g in code if g.score < g.max_score],
+                    tampering={gid: v["tampering"] for gid, v in judged.items() if v.get("tampering")},
+                    not_run=[g.name for g in not_run], not_run_max=sum(g.max_score for g in not_run))
     return table
 
 
@@ -43,7 +60,7 @@ def format_table(table, parts) -> str:
     header = f"{'student':<{name_w}}  " + "  ".join(f"{p:>{part_w}}" for p in parts) + "  " + \
              f"{'total':>12}  written answers"
     lines = [header, "-" * len(header)]
-    details = []
+    details, tampering, not_run = [], [], []
     for student, row in table.items():
         cells, total, total_max, pending = [], 0.0, 0.0, 0.0
         for part in parts:
@@ -56,8 +73,15 @@ def format_table(table, parts) -> str:
             pending += sc.written_max if sc.written is None else 0
             if sc.failed:
                 details.append(f"  {student}, {part}: {', '.join(sc.failed)}")
+            tampering += [f"  {student}, {part}, {gid}: {'; '.join(found)}" for gid, found in sc.tampering.items()]
+            if sc.not_run:
+                not_run.append(f"  {student}, {part}: {', '.join(sc.not_run)} ({sc.not_run_max:g} points)")
         written = f"{pending:g} points to grade by hand" if pending else "graded"
         lines.append(f"{student:<{name_w}}  " + "  ".join(cells) + f"  {f'{total:g} / {total_max:g}':>12}  {written}")
     if details:
         lines += ["", "Test cells that lost points:"] + details
+    if tampering:
+        lines += ["", "Tampering detected (those test cells score 0):"] + tampering
+    if not_run:
+        lines += ["", "Not run: no GPU (neither passed nor failed; grade them with device = cuda):"] + not_run
     return "\n".join(lines)

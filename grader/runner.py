@@ -16,21 +16,9 @@ import dlcourse
 from dlcourse.datasets import ENV_VAR as CIFAR10_VAR, cifar10_sample, find_cifar10
 from dlcourse.plot import STATIC_PLOTS_VAR
 from grader.course import Course, CourseError
-from grader.judging import INTEGRITY_CHECK
+from grader.edition import REFERENCE_PACKAGE, build_student_package, grading_package
+from grader.judging import INTEGRITY_CHECK, WARNINGS_TO_STDOUT
 from grader.sandbox import CONFIG_VAR, KERNEL_NAME, SandboxConfig, bwrap_available, write_kernel_spec
-
-
-# nbgrader gives 0 to a test cell that writes to stderr, and a harmless library warning would do that to correct
-# code. The grading kernels run this at start-up (an IPython startup file), so warnings are printed to stdout.
-WARNINGS_TO_STDOUT = """\
-import sys
-import warnings
-
-def _show_on_stdout(message, category, filename, lineno, file=None, line=None):
-    sys.stdout.write(warnings.formatwarning(message, category, filename, lineno, line))
-
-warnings.showwarning = _show_on_stdout
-"""
 
 
 def grading_ipython_dir(course: Course) -> Path:
@@ -116,7 +104,9 @@ class SandboxRunner(ParallelRunner):
         # What every kernel reads: the start-up file and the decoded data, copied where no secret lies beside them
         ipython = shutil.copytree(self.env["IPYTHONDIR"], self.session / "ipython")
         cache = self.session / "cache"
-        self.read_only = [str(Path(dlcourse.__file__).parent), str(cache)]
+        self.read_only = [str(cache)]
+        # the reference package is replaced by each submission's own: helpers real, exercises the student's
+        self.package_template = build_student_package(course, self.session / "package", package=REFERENCE_PACKAGE)
         cifar10 = os.environ.get(CIFAR10_VAR)
         if cifar10:
             self.read_only.append(str(Path(cifar10).resolve()))
@@ -132,7 +122,9 @@ class SandboxRunner(ParallelRunner):
         try:
             for folder in ("runtime", "sockets", "scratch"):
                 (box / folder).mkdir()
+            package = grading_package(self.package_template, self.course.submitted(student), box / "package")
             SandboxConfig(scratch=str(box / "scratch"), sockets=str(box / "sockets"), read_only=self.read_only,
+                          replaced=[(str(package), str(Path(dlcourse.__file__).parent))],
                           **self.limits).save(box / "sandbox.json")
             env = {**self.env, CONFIG_VAR: str(box / "sandbox.json"), "JUPYTER_RUNTIME_DIR": str(box / "runtime")}
             return self.autograde(student, env, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",

@@ -8,6 +8,8 @@ kernel inside `bwrap` with
 * its own process namespace (`--unshare-pid`): when the kernel ends, every process the submission started ends too;
 * a read-only view of the system and the Python environment, the data the notebooks read, and nothing else: the
   gradebook, the course's other folders, other students' work, the repository and the home folder are not there;
+* in place of the reference package, the submission's own (`grader.edition.grading_package`): the course's
+  helpers and the student's exported exercises, no reference solution;
 * a writable throwaway copy of the notebook's folder, a private /tmp and home, all deleted afterwards;
 * an unprivileged user id of its own, no capabilities, and resource limits: address space, processes, CPU seconds,
   file size.
@@ -42,6 +44,7 @@ class SandboxConfig:
     scratch: str  # a private folder (root-only) for this grading run's throwaway copies; the runner deletes it
     sockets: str  # the folder of the kernel's IPC sockets (KernelManager.ip points into it); the runner made it
     read_only: list = field(default_factory=list)  # paths bound read-only at the same place
+    replaced: list = field(default_factory=list)  # [source, target]: `source` bound read-only in place of `target`
     memory_bytes: int = 8 << 30  # address space of each process
     max_processes: int = 256  # processes and threads of the sandbox's user
     cpu_seconds: int = 900  # CPU time of each process
@@ -97,7 +100,8 @@ def bwrap_command(cfg: SandboxConfig, binds, cwd: str, uid: int, argv):
         elif os.path.exists(d):
             args += ["--ro-bind", d, d]
     python = sorted({sys.prefix, sys.base_prefix})  # the environment, and the Python it was made from
-    mounts = [(p, p, False) for p in [*python, *cfg.read_only] if os.path.exists(p)] + list(binds)
+    mounts = [(p, p, False) for p in [*python, *cfg.read_only] if os.path.exists(p)]
+    mounts += [(source, target, False) for source, target in cfg.replaced] + list(binds)
     made = set(SYSTEM_DIRS) | {"/", "/tmp", "/proc", "/dev"}
     for source, target, writable in mounts:
         for parent in reversed(Path(target).parents):  # folders above a mount: listable, not the host's modes

@@ -99,7 +99,7 @@ def test_the_archive_holds_the_notebooks_the_files_they_read_and_the_package(arc
     files = {p.relative_to(edition).as_posix() for p in edition.rglob("*") if p.is_file()}
     assert {"README.md", "pyproject.toml", *NOTEBOOKS} <= files
     assert {f"tests/assets/{p.name}" for p in ASSETS_DIR.glob("*.pt")} <= files
-    helpers = helper_modules(SETTINGS.parts)
+    helpers = helper_modules()
     assert {"datasets", "plot", "grad_compare", "authoring"} <= set(helpers)  # loading, plots, gradient check, tests
     exercises = exported_modules(edition / n for n in NOTEBOOKS)
     assert {f"{PACKAGE}/{m}.py" for m in [*exercises, *helpers]} <= files
