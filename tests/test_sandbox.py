@@ -5,6 +5,7 @@ Each payload is appended to an exercise cell of a Part 1 submission (the first, 
 otherwise), in a course of one notebook with short limits. A payload reports what it managed to do by printing `BREACH ...`; none may appear.
 """
 import dataclasses
+import html
 import os
 import shutil
 import socket
@@ -16,7 +17,8 @@ import nbformat
 import pytest
 
 from grader.course import ROOT, Course, load_settings
-from grader.report import scores
+from grader.edition import exercise_notebooks, reference_lines
+from grader.report import format_table, scores
 from grader.runner import make_runner
 from grader.sandbox import UID_RANGE, bwrap_available
 from grader.samples import SAMPLES, build_submission
@@ -54,6 +56,30 @@ while _f is not None:
     _f = _f.f_back
 """
 
+READ_REFERENCE = """
+import pathlib, dlcourse
+for _f in sorted(pathlib.Path(dlcourse.__file__).parent.rglob("*.py")):
+    print("FILE", _f, _f.read_text())
+"""
+
+# A layer that walks up the stack while the hidden test runs it, and prints what it found after every later cell
+STEAL_HIDDEN_TESTS = """
+import inspect, sys
+_stolen = []
+class _Walker(LeakyReLU):
+    def forward(self, x, **kw):
+        f = sys._getframe(1)
+        while f is not None:
+            try:
+                _stolen.append(inspect.getsource(f.f_code))
+            except (OSError, TypeError):
+                _stolen.append(repr({{k: str(v)[:200] for k, v in f.f_locals.items()}}))
+            f = f.f_back
+        return super().forward(x, **kw)
+LeakyReLU = _Walker
+get_ipython().events.register("post_run_cell", lambda *a: print("STOLEN", *_stolen[-30:], sep="\\n"))
+"""
+
 PAYLOADS = {
     # name: (base sample, code appended to the first exercise cell)
     "infinite_loop": ("reference", "while True:\n    pass"),
@@ -77,6 +103,11 @@ PAYLOADS = {
                                        "torch.equal = lambda *a, **k: True"),
     "custom_exception_handler": ("dw_transposed", "get_ipython().set_custom_exc((BaseException,), "
                                                   "lambda *a, **k: None)"),
+    "reads_reference": ("blank", READ_REFERENCE),
+    "steals_hidden_tests": ("reference", STEAL_HIDDEN_TESTS),
+    # nbgrader scores a test cell by a number it shows as its result: every cell shows 99
+    "claims_points": ("dw_transposed", "import sys\nget_ipython().events.register('pre_run_cell', "
+                                       "lambda *a: sys.displayhook(99.0))"),
     "patches_builtins": ("dw_transposed", "import builtins\n_real_all = builtins.all\n"
                                           "builtins.all = lambda *a: True\nbuiltins.max = lambda *a, **k: 0"),
 }
@@ -133,6 +164,7 @@ def graded(tmp_path_factory, listener):
         nbformat.write(nb, path)
         students.append(name)
     errors = make_runner(course).grade(students, progress=False)
+    course.feedback()
     return course, errors, scores(course, students), outside
 
 
@@ -224,3 +256,44 @@ def test_memory_bomb_meets_the_limit(graded):
     course, _, _, _ = graded
     assert "MemoryError" in autograded_text(course, "memory_bomb")
 
+
+
+@pytest.mark.parametrize("name", ["patches_torch", "custom_exception_handler", "patches_builtins"])
+def test_tampering_is_reported_and_scores_0(graded, name):
+    course, _, table, _ = graded
+    sc = table[name]["part1_backprop"]
+    assert sc.tampering, f"{name}: no tampering reported"
+    assert set(sc.tampering) <= set(sc.failed)
+    assert "Tampering detected" in format_table({name: table[name]}, ["part1_backprop"])
+    feedback = (course.root / "feedback" / name / "hw2" / "part1_backprop.html").read_text()
+    assert "TamperingDetected" in feedback
+
+
+def test_the_sandbox_holds_no_reference_solution(graded):
+    course, _, table, _ = graded
+    text = autograded_text(course, "reads_reference")
+    assert "FILE" in text and "authoring.py" in text, "the payload did not run"
+    leaks = sorted(line for line in reference_lines(exercise_notebooks(), hidden=False) if line in text)
+    assert leaks == [], leaks[:5]
+
+
+def test_hidden_tests_stay_hidden_from_code_that_walks_the_stack(graded):
+    course, _, table, _ = graded
+    assert points(table, "steals_hidden_tests") == points(table, "reference")
+    assert "STOLEN" in autograded_text(course, "steals_hidden_tests"), "the payload did not run"
+    hidden = reference_lines(exercise_notebooks(), solutions=False)
+    feedback = (course.root / "feedback" / "steals_hidden_tests" / "hw2" / "part1_backprop.html").read_text()
+    found = sorted(line for line in hidden if html.escape(line, quote=False) in feedback or line in feedback)
+    assert found == [], found[:5]
+
+
+def test_a_number_shown_as_a_result_earns_no_points(graded):
+    _, _, table, _ = graded
+    assert points(table, "claims_points") <= points(table, "dw_transposed")
+
+
+def test_a_test_that_needs_a_gpu_is_not_run_on_a_cpu_runner(graded):
+    _, _, table, _ = graded
+    sc = table["reference"]["part1_backprop"]
+    assert sc.not_run == ["test_layers_on_gpu"] and "test_layers_on_gpu" not in sc.failed
+    assert "Not run: no GPU" in format_table({"reference": table["reference"]}, ["part1_backprop"])
