@@ -215,9 +215,10 @@ modules of `{package}` out of step with the notebook (run `nbdev-export`), and t
 Hand in the {n_notebooks} notebooks with their names unchanged, where your course collects submissions (its
 upload page, or nbgrader's exchange where the course runs one); the grader files them under
 `submitted/<your id>/{assignment_id}/`. Don't delete, split or retype the cells that were given: the grader
-restores them from its own copy and runs each notebook from the top, with hidden tests and with the course's
-reference versions of the earlier parts, so that each part is graded on its own. The `{package}` folder is not
-handed in.
+restores them from its own copy and runs each notebook from the top, in a sandbox, with your exported code as
+`{package}` (the grader exports it from the notebooks you hand in) and with hidden tests. The hidden tests decide the
+points, and they test each part on its own: a bug in an earlier part costs points in that part only. The `{package}`
+folder is not handed in.
 """
 
 

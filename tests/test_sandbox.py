@@ -150,7 +150,7 @@ def graded(tmp_path_factory, listener):
                "/etc/shadow"]
     outside = [str(course.root / f"pwned-{TOKEN}"), str(course.root / "autograded" / f"pwned-{TOKEN}"),
                f"/tmp/pwned-{TOKEN}", str(Path.home() / f"pwned-{TOKEN}")]
-    students = ["reference", "dw_transposed"]
+    students = ["reference", "dw_transposed", "blank"]
     for name in students:
         build_submission(course, SAMPLES[name])
     for name, (base, payload) in PAYLOADS.items():
