@@ -11,6 +11,7 @@ import pytest
 
 from dlcourse.authoring import HIDDEN_BEGIN, HIDDEN_END
 from grader.course import load_settings
+from grader.judging import split_hidden_test
 
 from bank import ALTERNATIVES, MUTANTS
 from bank_runner import load_cells, observable, run_notebook
@@ -43,6 +44,14 @@ def test_every_hidden_assertion_names_its_property():
                 silent += [f"{part}/{gid}: {ast.unparse(node)[:80]}" for node in ast.walk(ast.parse(hidden))
                            if isinstance(node, ast.Assert) and node.msg is None]
     assert silent == [], "hidden assertions without a message:\n" + "\n".join(silent)
+
+
+def test_every_test_cell_is_judged_outside_the_kernel():
+    "Only a judge in the grader decides a test cell's points (grader/judging.py): every one ends with hidden_test."
+    legacy = [f"{part}/{gid}" for part in load_settings().parts
+              for gid, is_test, is_solution, source in load_cells(part)
+              if is_test and not is_solution and split_hidden_test(source) is None]
+    assert legacy == [], f"test cells whose hidden tests still run in the student's kernel: {legacy}"
 
 
 @pytest.mark.parametrize("entry", MUTANTS, ids=lambda e: e.name)
