@@ -53,7 +53,14 @@ student solution samples feedback grades: $(STAMP)
 	$(BIN)/python -m grader $@
 
 autograde: $(STAMP) sysdeps
-	$(BIN)/python -m grader autograde $(STUDENTS)
+	$(BIN)/python -m grader autograde $(if $(SLURM),--slurm) $(STUDENTS)
+
+# A whole course: N generated submissions (bugs, resubmissions, hostile ones) graded in build/demo-course/.
+# PARTS=part1_backprop grades that notebook alone (a full submission is ~45 s of 2 cores); SLURM=1 grades on Slurm.
+N ?= 100
+.PHONY: demo-course test-course
+demo-course: $(STAMP) sysdeps
+	$(BIN)/python -m grader demo-course -n $(N) $(if $(PARTS),--parts $(PARTS)) $(if $(SLURM),--slurm)
 
 # What the course hands out: the student edition (any time) and the reference library (after the deadline).
 .PHONY: student-edition dist test-edition

@@ -11,7 +11,9 @@ import shutil
 import time
 
 from grader.batch import Batch, fingerprint
-from grader.course import Course, load_settings
+import nbformat
+
+from grader.course import Course, cells_by_id, load_settings
 from grader.report import format_table, part_stats, scores, write_breakdown
 from grader.samples import HOSTILE, SAMPLES, build_hostile, build_submission, edited_parts
 
@@ -35,8 +37,11 @@ def write_submission(course, student, sample, payload):
     shutil.rmtree(course.submitted(student), ignore_errors=True)
     if payload:
         build_hostile(course, student, payload, course.settings.parts[0])
-    else:
-        build_submission(course, dataclasses.replace(SAMPLES[sample], name=student))
+    else:  # the sample's edits in the notebooks graded (alt_conventions spans several parts)
+        ids = {gid for part in course.settings.parts
+               for gid in cells_by_id(nbformat.read(course.source / f"{part}.ipynb", as_version=4))}
+        s = SAMPLES[sample]
+        build_submission(course, dataclasses.replace(s, name=student, edits=tuple(e for e in s.edits if e[0] in ids)))
 
 
 def demo_course(n, parts, root, slurm=False) -> int:
