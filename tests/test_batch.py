@@ -293,30 +293,29 @@ def test_a_second_batch_at_the_same_time_is_refused(part1):
             batch.grade(["reference"], progress=False)
 
 
-def test_the_course_graded_as_a_slurm_job_array(part1, slurm, tmp_path):
-    course = Course(part1.settings, root=tmp_path / "course")
-    course.student_version()
-    students = ["reference", "dw_transposed"]
-    for name in students:
-        build_submission(course, SAMPLES[name])
-    errors = Batch(course).grade_on_slurm(students, SlurmSettings(students_per_task=1, cpus_per_task=1),
-                                          progress=False, poll=1)
-    assert errors == {st: None for st in students}
-    assert points(course, students) == {"reference": 21, "dw_transposed": 13}
-    assert Batch(course).todo(students) == []
-    # a resubmission: one task, for it alone
-    build_submission(course, dataclasses.replace(SAMPLES["reference"], name="dw_transposed"))
+def test_the_course_graded_as_a_slurm_job_array(part1, slurm):
+    course, students = part1, ["on_slurm_ref", "on_slurm_dw"]
+    build_submission(course, dataclasses.replace(SAMPLES["reference"], name=students[0]))
+    build_submission(course, dataclasses.replace(SAMPLES["dw_transposed"], name=students[1]))
+    one_each = SlurmSettings(students_per_task=1, cpus_per_task=1)
     seen = []
     real = batch_module.Batch.finish_slurm
 
-    def spy(self, run, todo, logs):
-        seen.append((sorted(todo), (run / "logs" / "grade-0.sbatch").read_text()))
+    def spy(self, run, todo, logs):  # what was submitted, and each task's log
+        seen.append((sorted(todo), (run / "logs" / "grade-0.sbatch").read_text(),
+                     [logs[st].read_text() for st in todo]))
         return real(self, run, todo, logs)
     batch_module.Batch.finish_slurm = spy
     try:
-        assert Batch(course).grade_on_slurm(students, SlurmSettings(students_per_task=1, cpus_per_task=1),
-                                            progress=False, poll=1) == {st: None for st in students}
+        assert Batch(course).grade_on_slurm(students, one_each, progress=False, poll=1) == {st: None for st in students}
+        assert points(course, students) == {"on_slurm_ref": 21, "on_slurm_dw": 13}
+        assert "#SBATCH --array=0-1" in seen[0][1] and "grade-shard" in seen[0][1]
+        assert sorted(log.split()[-2:] for log in seen[0][2]) == [["on_slurm_dw:", "graded"], ["on_slurm_ref:", "graded"]]
+        # a resubmission: one task, for it alone
+        build_submission(course, dataclasses.replace(SAMPLES["reference"], name="on_slurm_dw"))
+        assert Batch(course).grade_on_slurm(students, one_each, progress=False, poll=1) == {st: None for st in students}
     finally:
         batch_module.Batch.finish_slurm = real
-    assert seen[0][0] == ["dw_transposed"] and "#SBATCH --array=0-0" in seen[0][1]
-    assert points(course, students) == {"reference": 21, "dw_transposed": 21}
+    assert seen[1][0] == ["on_slurm_dw"] and "#SBATCH --array=0-0" in seen[1][1]
+    assert points(course, students) == {"on_slurm_ref": 21, "on_slurm_dw": 21}
+    assert Batch(course).todo(students) == []
