@@ -31,6 +31,7 @@ from grader.samples import SAMPLES, build_submission  # noqa: E402
 
 def make_course(root, n, runner, workers):
     settings = dataclasses.replace(load_settings(), parts=("part1_backprop",), runner=runner, workers=workers)
+    Path(root).mkdir(parents=True)
     course = Course(settings, root=root)
     course.student_version()
     students = [f"s{i:03d}" for i in range(n)]
