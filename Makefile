@@ -53,7 +53,14 @@ student solution samples feedback grades: $(STAMP)
 	$(BIN)/python -m grader $@
 
 autograde: $(STAMP) sysdeps
-	$(BIN)/python -m grader autograde $(STUDENTS)
+	$(BIN)/python -m grader autograde $(if $(SLURM),--slurm) $(STUDENTS)
+
+# A whole course: N generated submissions (bugs, resubmissions, hostile ones) graded in build/demo-course/.
+# PARTS=part1_backprop grades that notebook alone (a full submission is ~45 s of 2 cores); SLURM=1 grades on Slurm.
+N ?= 100
+.PHONY: demo-course test-course
+demo-course: $(STAMP) sysdeps
+	$(BIN)/python -m grader demo-course -n $(N) $(if $(PARTS),--parts $(PARTS)) $(if $(SLURM),--slurm)
 
 # What the course hands out: the student edition (any time) and the reference library (after the deadline).
 .PHONY: student-edition dist test-edition
@@ -69,7 +76,8 @@ test-edition: $(STAMP) ## the student edition's self-check on every notebook, bl
 
 clean: ## remove generated course state (keeps .venv)
 	rm -rf grader/source grader/release grader/solution grader/submitted grader/autograded grader/feedback \
-	       grader/gradebook.db grader/grades.csv grader/nbgrader_config.py _docs _proc build/docs
+	       grader/gradebook.db grader/grades.csv grader/grades_by_part.csv grader/batch grader/nbgrader_config.py \
+	       _docs _proc build/docs build/demo-course
 
 # Part 5: the study's long check (every run of the 34, one batch each) and the benchmarks; neither is in `make test`
 .PHONY: study-check bench
@@ -80,3 +88,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/loader.py --threads 1
 	$(BIN)/python bench/layers.py --threads 1
 	$(BIN)/python bench/sandbox_overhead.py
+	$(BIN)/python bench/course_throughput.py

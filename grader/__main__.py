@@ -1,4 +1,5 @@
-"""Instructor commands: `python -m grader {student,solution,student-edition,samples,autograde,feedback,grades,demo}`."""
+"""Instructor commands: `python -m grader {student,solution,student-edition,samples,autograde,feedback,grades,demo,
+demo-course}`."""
 import argparse
 import shutil
 import subprocess
@@ -8,8 +9,8 @@ from pathlib import Path
 
 from grader.course import ROOT, Course, CourseError, load_settings
 from grader.edition import student_edition
-from grader.report import format_table, scores
-from grader.runner import make_runner
+from grader.batch import Batch, grade_shard
+from grader.report import format_table, scores, write_breakdown
 from grader.samples import SAMPLES, build_submission
 
 
@@ -34,19 +35,28 @@ def build_samples(course, names):
 
 
 def report(course, students):
-    "Print the grade table and write nbgrader's grades.csv."
-    print(format_table(scores(course, students), course.settings.parts))
-    print(f"\nnbgrader export: {course.export_grades().relative_to(ROOT)}")
+    "Print the grade table, write nbgrader's grades.csv and the per-part breakdown; the table."
+    table = scores(course, students)
+    print(format_table(table, course.settings.parts))
+    print(f"\nnbgrader export: {shown(course.export_grades())}")
+    print(f"per-part breakdown: {shown(write_breakdown(course, students, course.root / 'grades_by_part.csv'))}")
+    return table
 
 
-def autograde_and_report(course, students):
-    errors = make_runner(course).grade(students)
+def shown(path):
+    return path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+
+
+def autograde_and_report(course, students, slurm=False):
+    "Grade what is left of `students` (here, or on Slurm), merge, report; student -> error or None."
+    batch = Batch(course)
+    errors = batch.grade_on_slurm(students) if slurm else batch.grade(students)
     for student, err in errors.items():
         if err:
             print(f"\n{student}: autograding failed:\n{err}", file=sys.stderr)
     print()
     report(course, students)
-    print(f"feedback for students: {course.feedback().relative_to(ROOT)}/")
+    print(f"feedback for students: {shown(course.feedback())}/")
     return errors
 
 
@@ -60,12 +70,28 @@ def main(argv=None):
     sub.add_parser("samples", help="write the sample submissions named in settings.ini to grader/submitted/")
     p = sub.add_parser("autograde", help="autograde submissions in grader/submitted/, then report and export")
     p.add_argument("students", nargs="*", help="student ids (default: every submission)")
+    p.add_argument("--slurm", action="store_true", help="grade as Slurm job arrays (settings.ini [slurm]), then merge")
+    p = sub.add_parser("grade-shard", help="(a Slurm task) grade students into a run's scratch gradebook")
+    p.add_argument("run", type=Path)
+    p.add_argument("worker")
+    p.add_argument("--parts", nargs="+", default=None)
+    p.add_argument("students", nargs="+")
+    p = sub.add_parser("demo-course", help="a whole course: N generated submissions graded, table, statistics")
+    p.add_argument("-n", type=int, default=100, help="submissions (default: %(default)s)")
+    p.add_argument("--parts", nargs="+", default=None, help="the notebooks to grade (default: all of settings.ini)")
+    p.add_argument("--slurm", action="store_true", help="grade on Slurm (settings.ini [slurm])")
+    p.add_argument("--root", type=Path, default=ROOT / "build" / "demo-course", help="its course directory")
     sub.add_parser("feedback", help="HTML feedback of every autograded submission in grader/feedback/ (no hidden tests)")
     sub.add_parser("grades", help="print the grade table and write grader/grades.csv")
     sub.add_parser("demo", help="the whole loop on the sample submissions")
     args = parser.parse_args(argv)
 
     try:
+        if args.command == "grade-shard":
+            return grade_shard(args.run, args.worker, args.students, args.parts)
+        if args.command == "demo-course":
+            from grader.democourse import demo_course
+            return demo_course(args.n, args.parts, args.root, args.slurm)
         course = Course(load_settings())
         if args.command == "student":
             print(f"student version: {course.student_version().relative_to(ROOT)}")
@@ -84,7 +110,7 @@ def main(argv=None):
             if not students:
                 raise CourseError(f"nothing to grade: put submissions in {course.root / 'submitted'}/<student>/"
                                   f"{course.settings.assignment_id}/")
-            return 1 if any(autograde_and_report(course, students).values()) else 0
+            return 1 if any(autograde_and_report(course, students, args.slurm).values()) else 0
         elif args.command == "feedback":
             print(f"feedback: {course.feedback().relative_to(ROOT)}/")
         elif args.command == "grades":

@@ -310,9 +310,11 @@ class Course:
         return self.root / "feedback"
 
     def export_grades(self) -> Path:
-        "nbgrader's own CSV export of the gradebook, as `grader/grades.csv`."
-        self.nbgrader("export", "--to", str(self.root / "grades.csv"))
-        return self.root / "grades.csv"
+        "nbgrader's own CSV export of the gradebook, as `grader/grades.csv` (replaced whole, never half-written)."
+        out, tmp = self.root / "grades.csv", self.root / f".grades.csv.{os.getpid()}.tmp"
+        self.nbgrader("export", "--to", str(tmp))
+        os.replace(tmp, out)
+        return out
 
 
 def cells_by_id(nb):

@@ -1,5 +1,11 @@
-"""Scores from nbgrader's gradebook, and the table an instructor reads."""
+"""Scores from nbgrader's gradebook, the table an instructor reads, per-part statistics and the breakdown CSV."""
+import csv
+import io
+import os
+import statistics
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
@@ -85,3 +91,60 @@ def format_table(table, parts) -> str:
     if not_run:
         lines += ["", "Not run: no GPU (neither passed nor failed; grade them with device = cuda):"] + not_run
     return "\n".join(lines)
+
+
+def part_stats(table, parts) -> str:
+    "Per part, over the students graded: mean and median of the autograded points, and how many got full marks."
+    lines = [f"{'part':<20} {'graded':>6} {'mean':>8} {'median':>8} {'max':>6} {'full marks':>10}"]
+    for part in parts:
+        got = [row[part] for row in table.values() if row.get(part) is not None]
+        if not got:
+            lines.append(f"{part:<20} {0:>6}")
+            continue
+        pts = [sc.auto for sc in got]
+        full = sum(sc.auto == sc.auto_max for sc in got)
+        lines.append(f"{part:<20} {len(got):>6} {statistics.mean(pts):>8.2f} {statistics.median(pts):>8g} "
+                     f"{got[0].auto_max:>6g} {full:>10}")
+    return "\n".join(lines)
+
+
+def write_atomic(path: Path, text: str):
+    "Write `text` to `path` so that a reader sees the old file or the new one, never half of one."
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def write_breakdown(course, students, path: Path) -> Path:
+    """One row per student, one column per autograded test cell (`<part>:<cell>`) and per part (its autograded
+    points), then the total: a CSV an LMS can import. Empty cells: not graded, or not run (no GPU)."""
+    s = course.settings
+    with Gradebook(f"sqlite:///{course.gradebook_path}", course_id=s.course_id) as gb:
+        assignment = gb.find_assignment(s.assignment_id)
+        cells = {nb.name: [g.name for g in nb.grade_cells if g.cell_type == "code"] for nb in assignment.notebooks}
+        header = ["student"]
+        for part in s.parts:
+            header += [f"{part}:{c}" for c in cells.get(part, [])] + [part]
+        header.append("total")
+        rows = []
+        for student in students:
+            row, total = [student], 0.0
+            for part in s.parts:
+                try:
+                    nb = gb.find_submission_notebook(part, s.assignment_id, student)
+                except MissingEntry:
+                    row += [""] * (len(cells.get(part, [])) + 1)
+                    continue
+                # a test not run (it needs a GPU, the runner has none) has no score yet: an empty cell
+                by_name = {g.name: g.score for g in nb.grades if g.cell_type == "code"
+                           if not (g.needs_manual_grade and g.auto_score is None)}
+                row += [f"{by_name[c]:g}" if c in by_name else "" for c in cells.get(part, [])]
+                row.append(f"{sum(by_name.values()):g}")
+                total += sum(by_name.values())
+            row.append(f"{total:g}")
+            rows.append(row)
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([header, *rows])
+    write_atomic(path, out.getvalue())
+    return Path(path)

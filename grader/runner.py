@@ -41,9 +41,12 @@ class LocalRunner:
         self.env = {STATIC_PLOTS_VAR: "1",  # nobody can move a slider in an autograded notebook
                     "IPYTHONDIR": str(grading_ipython_dir(course))}
 
-    def grade_one(self, student: str):
-        "Autograde one submission; the error text, or None when nbgrader finished."
-        return self.autograde(student, self.env)
+    def grade_one(self, student: str, *args):
+        "Autograde one submission (extra nbgrader `args`, e.g. another gradebook); the error text, or None."
+        return self.autograde(student, self.env, *args)
+
+    def close(self):
+        "Remove what the runner set up for its kernels."
 
     def autograde(self, student: str, env: dict, *args):
         try:
@@ -117,7 +120,7 @@ class SandboxRunner(ParallelRunner):
         self.limits = dict(memory_bytes=int(s.memory_limit_gb * 2 ** 30), max_processes=s.max_processes,
                            cpu_seconds=s.notebook_timeout, file_bytes=int(s.max_file_mb * 2 ** 20))
 
-    def grade_one(self, student: str):
+    def grade_one(self, student: str, *args):
         box = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=self.session))
         try:
             for folder in ("runtime", "sockets", "scratch"):
@@ -128,7 +131,7 @@ class SandboxRunner(ParallelRunner):
                           **self.limits).save(box / "sandbox.json")
             env = {**self.env, CONFIG_VAR: str(box / "sandbox.json"), "JUPYTER_RUNTIME_DIR": str(box / "runtime")}
             return self.autograde(student, env, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
-                                  f"--KernelManager.ip={box / 'sockets' / 'kernel'}")
+                                  f"--KernelManager.ip={box / 'sockets' / 'kernel'}", *args)
         finally:
             shutil.rmtree(box, ignore_errors=True)
 
@@ -136,7 +139,10 @@ class SandboxRunner(ParallelRunner):
         try:
             return super().grade(students, progress)
         finally:
-            shutil.rmtree(self.session, ignore_errors=True)
+            self.close()
+
+    def close(self):
+        shutil.rmtree(self.session, ignore_errors=True)
 
 
 def warm_cache(folder: Path):

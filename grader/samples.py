@@ -4,7 +4,7 @@ Each sample starts from the student version. `reference` fills every exercise wi
 reference solution; the others are the reference with a realistic mistake (or a correct
 alternative convention) edited in. `blank` is the student version untouched.
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import nbformat
 
@@ -136,3 +136,26 @@ def build_submission(course, sample: Sample, parts=None):
     if unknown or unused:
         raise CourseError(f"sample {sample.name!r}: no exercise cell {sorted({e[0] for e in unknown + unused})}")
     return out_dir
+
+
+# Hostile submissions for the course demo (tests/test_sandbox.py tries many more): (base sample, code appended to
+# the first exercise of the first notebook graded). `{gradebook}` is the course gradebook's path.
+HOSTILE = {
+    "exits_kernel": ("reference", "import os\nos._exit(0)"),
+    "reads_gradebook": ("reference", "try:\n    print('BREACH', open({gradebook!r}, 'rb').read(16))\n"
+                                     "except OSError:\n    pass"),
+    "patches_torch": ("dw_transposed", "import torch\ntorch.allclose = lambda *a, **k: True\n"
+                                       "torch.equal = lambda *a, **k: True"),
+}
+
+
+def build_hostile(course, student: str, payload: str, part: str):
+    "Write submission `student`: its base sample with the payload `HOSTILE[payload]` at the end of `part`'s first exercise."
+    base, code = HOSTILE[payload]
+    out = build_submission(course, replace(SAMPLES[base], name=student))
+    path = out / f"{part}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution"))
+    cell.source += "\n" + code.format(gradebook=str(course.gradebook_path)) + "\n"
+    nbformat.write(nb, path)
+    return out

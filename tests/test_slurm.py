@@ -1,113 +1,11 @@
 """The Slurm launcher against a real single-node Slurm that this test starts on localhost (munged, slurmctld and
-slurmd with their state in a scratch folder). Where it cannot start, the tests skip and say why."""
-import os
-import shutil
-import socket
-import subprocess
-import time
-from pathlib import Path
-
+slurmd with their state in a scratch folder: the `slurm` fixture in conftest.py). Where it cannot start, the tests
+skip and say why."""
 import pytest
 
 import dlcourse.experiments as ex
 from dlcourse.datasets import ENV_VAR
 from dlcourse.slurm import SlurmArray, SlurmError
-
-SLURM_CONF = """\
-ClusterName=dlcourse-test
-SlurmctldHost=localhost
-SlurmUser=root
-SlurmctldPort={ctld_port}
-SlurmdPort={slurmd_port}
-AuthType=auth/munge
-AuthInfo=socket={dir}/munge.sock
-CredType=cred/munge
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SchedulerType=sched/builtin
-StateSaveLocation={dir}/state
-SlurmdSpoolDir={dir}/spool
-SlurmctldPidFile={dir}/slurmctld.pid
-SlurmdPidFile={dir}/slurmd.pid
-SlurmctldLogFile={dir}/slurmctld.log
-SlurmdLogFile={dir}/slurmd.log
-ReturnToService=2
-MpiDefault=none
-JobCompType=jobcomp/none
-AccountingStorageType=accounting_storage/none
-GresTypes=gpu
-NodeName=localhost CPUs={cpus} Gres=gpu:1 State=UNKNOWN
-PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
-"""
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(cmd, env):
-    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
-    if res.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} failed: {res.stderr.strip() or res.stdout.strip()}")
-
-
-@pytest.fixture(scope="module")
-def slurm(tmp_path_factory):
-    "A one-node Slurm on localhost for this module; SLURM_CONF points at it. Skips where it cannot start."
-    missing = [b for b in ("munged", "slurmctld", "slurmd", "sbatch", "squeue") if not shutil.which(b)
-               and not Path(f"/usr/sbin/{b}").exists()]
-    if missing:
-        pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing): apt-get install slurm-wlm munge")
-    if os.geteuid() != 0:
-        pytest.skip("starting a test Slurm needs root (SlurmUser=root)")
-    d = tmp_path_factory.mktemp("slurm")
-    for sub in ("state", "spool"):
-        (d / sub).mkdir()
-    (d / "munge.key").write_bytes(os.urandom(1024))
-    (d / "munge.key").chmod(0o400)
-    conf = d / "slurm.conf"
-    conf.write_text(SLURM_CONF.format(dir=d, ctld_port=free_port(), slurmd_port=free_port(), cpus=os.cpu_count()))
-    (d / "gres.conf").write_text("Name=gpu File=/dev/null\n")  # a GPU for the scheduler to hand out, not for CUDA
-    env = {**os.environ, "SLURM_CONF": str(conf)}
-    sbin = lambda name: shutil.which(name) or f"/usr/sbin/{name}"
-    pids = []
-    try:
-        start([sbin("munged"), f"--key-file={d}/munge.key", f"--socket={d}/munge.sock", f"--pid-file={d}/munged.pid",
-               f"--log-file={d}/munged.log", f"--seed-file={d}/munge.seed", "--force"], env)
-        pids.append(d / "munged.pid")
-        start([sbin("slurmctld"), "-c"], env)
-        pids.append(d / "slurmctld.pid")
-        start([sbin("slurmd"), "-N", "localhost"], env)
-        pids.append(d / "slurmd.pid")
-        for _ in range(60):
-            state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, env=env).stdout
-            if state.strip() in ("idle", "mixed"):
-                break
-            time.sleep(0.5)
-        else:
-            raise RuntimeError(f"the node did not come up (state {state.strip()!r}); see {d}/slurmctld.log")
-    except (RuntimeError, subprocess.TimeoutExpired) as e:
-        stop(pids)
-        pytest.skip(f"cannot start a test Slurm here: {e}")
-    old = os.environ.get("SLURM_CONF")
-    os.environ["SLURM_CONF"] = str(conf)
-    yield d
-    if old is None:
-        os.environ.pop("SLURM_CONF", None)
-    else:
-        os.environ["SLURM_CONF"] = old
-    stop(pids)
-
-
-def stop(pid_files):
-    for pid_file in reversed(pid_files):
-        try:
-            os.kill(int(pid_file.read_text().strip()), 15)
-        except (OSError, ValueError):
-            pass
 
 
 def test_script_asks_for_what_the_instructor_sets():
