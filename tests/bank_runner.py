@@ -45,7 +45,9 @@ PATCHES = {
         "p3e_given_07": [("depths = [1, 2, 4]", "depths = [2]"), ("widths = [2, 8, 32, 128]", "widths = [8]"),
                          ("n_epochs=10", "n_epochs=2")],
         "test_mlp_grid": [("assert np.min(test_accs) >= 75.0, test_accs", ""),
-                          ("assert np.quantile(test_accs, 0.75) >= 85.0, test_accs", "")],
+                          ("assert np.quantile(test_accs, 0.75) >= 85.0, test_accs", ""),
+                          ("[1, 2, 4], [2, 8, 32, 128]", "[2], [8]"),
+                          ("assert np.min(test_accs) >= 75.0 and np.quantile(test_accs, 0.75) >= 85.0", "assert True")],
     },
 }
 
