@@ -111,10 +111,6 @@ def bwrap_command(cfg: SandboxConfig, binds, cwd: str, uid: int, argv):
         args += ["--bind" if writable else "--ro-bind", str(source), str(target)]
         made.add(str(target))
     env = {k: os.environ[k] for k in KEPT_ENV if k in os.environ}
-    # one thread per kernel unless set: the runner grades `workers` kernels side by side, and a kernel whose
-    # submission used up its processes would die when OpenMP fails to start a thread
-    env.setdefault("OMP_NUM_THREADS", "1")
-    env.setdefault("MKL_NUM_THREADS", "1")
     env.update(HOME=HOME, IPYTHONDIR=f"{HOME}/.ipython", PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", MPLCONFIGDIR="/tmp",
                PYTHONDONTWRITEBYTECODE="1")
     for k, v in env.items():

@@ -198,7 +198,7 @@ def test_no_payload_scores_more_than_its_code_earns(graded, name):
     assert (points(table, name) or 0) <= points(table, base), f"{name} raised its score"
 
 
-@pytest.mark.parametrize("name", ["infinite_loop", "memory_bomb", "fork_bomb", "huge_output", "detached_process",
+@pytest.mark.parametrize("name", ["infinite_loop", "memory_bomb", "huge_output", "detached_process",
                                   "network", "reads_secrets", "writes_outside"])
 def test_a_contained_payload_is_still_graded_on_its_merits(graded, name):
     # the exercise's class was defined before the payload ran: every test still runs and passes
@@ -300,3 +300,12 @@ def test_a_test_that_needs_a_gpu_is_not_run_on_a_cpu_runner(graded):
     sc = table["reference"]["part1_backprop"]
     assert sc.not_run == ["test_layers_on_gpu"] and "test_layers_on_gpu" not in sc.failed
     assert "Not run: no GPU" in format_table({"reference": table["reference"]}, ["part1_backprop"])
+
+
+def test_a_fork_bomb_is_contained_and_keeps_the_points_before_it_ran_out(graded):
+    # its sleeping children hold the sandbox's process limit for the kernel's whole life: the submission's own later
+    # tests may fail for it (a kernel out of processes can die), never anyone else's, and nothing outlives grading
+    _, errors, table, _ = graded
+    sc = table["fork_bomb"]["part1_backprop"]
+    assert errors["fork_bomb"] is None and sc is not None
+    assert "test_leaky_relu" not in sc.failed and sc.auto <= points(table, "reference")
