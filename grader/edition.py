@@ -29,7 +29,7 @@ from nbgrader.utils import compute_checksum, is_locked
 
 import dlcourse
 from dlcourse.authoring import given_lines, remove_hidden_tests, solution_lines
-from grader.course import NBS_DIR, ROOT, Course, CourseError
+from grader.course import NBS_DIR, ROOT, STUDENT_PYPROJECT, Course, CourseError, student_fields
 from grader.judging import WARNINGS_TO_STDOUT
 
 LIBRARY = ROOT / "dlcourse"
@@ -85,8 +85,9 @@ def helper_modules() -> list:
 
 
 def reference_lines(notebooks, solutions=True, hidden=True) -> set:
-    """The lines only the reference holds, stripped: the solution lines (less any line also given to students)
-    and the hidden-test lines of these source notebooks; blank lines, comments and bare keywords left out."""
+    """The lines only the reference holds, stripped: the solution lines and the hidden-test lines of these source
+    notebooks, less any line also given to students (in the notebooks or the course's helper modules); blank lines,
+    comments and bare keywords left out."""
     secret, given = set(), set()
     for path in notebooks:
         for cell in nbformat.read(path, as_version=4).cells:
@@ -97,7 +98,9 @@ def reference_lines(notebooks, solutions=True, hidden=True) -> set:
                 secret |= {line.strip() for line in cell.source.splitlines()} - \
                     {line.strip() for line in visible.splitlines()}
             given |= {line.strip() for line in given_lines(visible)}
-    trivial = re.compile(r"(break|continue|pass|return|return \w+|else:|try:|finally:)$")  # `return x`: no secret
+    for name in helper_modules():  # the course's helpers are given to students as they are
+        given |= {line.strip() for line in (LIBRARY / f"{name}.py").read_text().splitlines()}
+    trivial = re.compile(r"(break|continue|pass|return|return \w+|else:|try:|finally:|yield)$")  # `return x`: no secret
     return {line for line in secret - given if line and not line.startswith("#") and not trivial.match(line)}
 
 
@@ -145,6 +148,9 @@ def build_student_package(course: Course, dest: Path, package: str | None = None
     dest = Path(dest)
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(course.release, dest, ignore=shutil.ignore_patterns("*.ipynb", ".ipynb_checkpoints"))
+    if package != s.student_package:  # the release's project is the student package's: name it `package`
+        shutil.rmtree(dest / s.student_package, ignore_errors=True)
+        (dest / "pyproject.toml").write_text(STUDENT_PYPROJECT.format(**{**student_fields(s), "package": package}))
     for part in s.parts:
         nb = nbformat.read(course.release / f"{part}.ipynb", as_version=4)
         nbformat.write(edition_notebook(nb, package), dest / f"{part}.ipynb")
