@@ -193,8 +193,8 @@ def _dlcourse_integrity():
 
     def current():
         now = {f"builtins.{k}": v for k, v in vars(builtins).items() if not k.startswith("_") and k not in kernel_own}
-        now.update({f"torch.{k}": getattr(torch, k, None)
-                    for k in ("allclose", "equal", "isclose", "save", "load", "manual_seed", "Tensor")})
+        # not torch.manual_seed: torch itself wraps it when torch._dynamo is first imported
+        now.update({f"torch.{k}": getattr(torch, k, None) for k in ("allclose", "equal", "isclose", "save", "load", "Tensor")})
         now.update({"torch.testing.assert_close": torch.testing.assert_close, "base64.b64encode": base64.b64encode,
                     "base64.b64decode": base64.b64decode, "io.BytesIO": io.BytesIO,
                     "IPython.display.display": IPython.display.display,
