@@ -60,7 +60,8 @@ def test_wheel_and_sdist_hold_the_library_alone(dist):
 
 def test_wheel_holds_no_hidden_test(dist, tmp_path):
     parts = [NBS_DIR / f"{part}.ipynb" for part in load_settings().parts]
-    hidden = reference_lines(parts, solutions=False)
+    # a judge may compute an expected value with a line of the solution, which the wheel holds by design
+    hidden = reference_lines(parts, solutions=False) - reference_lines(parts, hidden=False)
     assert len(hidden) > 50  # the scan really looks for something
     with zipfile.ZipFile(dist[0]) as z:
         z.extractall(tmp_path / "wheel")
