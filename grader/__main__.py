@@ -9,7 +9,7 @@ from pathlib import Path
 
 from grader.course import ROOT, Course, CourseError, load_settings
 from grader.edition import student_edition
-from grader.batch import Batch, grade_shard
+from grader.batch import Batch, grade_shard, serve
 from grader.report import format_table, scores, write_breakdown
 from grader.samples import SAMPLES, build_submission
 
@@ -76,6 +76,10 @@ def main(argv=None):
     p.add_argument("worker")
     p.add_argument("--parts", nargs="+", default=None)
     p.add_argument("students", nargs="+")
+    p = sub.add_parser("grade-worker", help="(a batch's grading process) grade the students named on stdin")
+    p.add_argument("run", type=Path)
+    p.add_argument("worker")
+    p.add_argument("--session", type=Path, default=None)
     p = sub.add_parser("demo-course", help="a whole course: N generated submissions graded, table, statistics")
     p.add_argument("-n", type=int, default=100, help="submissions (default: %(default)s)")
     p.add_argument("--parts", nargs="+", default=None, help="the notebooks to grade (default: all of settings.ini)")
@@ -87,6 +91,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     try:
+        if args.command == "grade-worker":
+            return serve(args.run, args.worker, args.session)
         if args.command == "grade-shard":
             return grade_shard(args.run, args.worker, args.students, args.parts)
         if args.command == "demo-course":

@@ -24,7 +24,9 @@ import os
 import queue
 import shlex
 import shutil
+import signal
 import sqlite3
+import subprocess
 import sys
 import threading
 import time
@@ -37,7 +39,7 @@ from tqdm.auto import tqdm
 
 from grader.course import ROOT, Course, CourseError, Settings
 from grader.report import write_atomic
-from grader.runner import make_runner
+from grader.runner import make_runner, merged
 
 
 def fingerprint(folder: Path) -> str:
@@ -150,11 +152,12 @@ class Worker:
                 gb.remove_submission(s.assignment_id, student)  # the snapshot's old grades must not stay
             except MissingEntry:
                 pass
-        db = f"--CourseDirectory.db_url={self.url}"
+        db = {"CourseDirectory": {"db_url": self.url}}
         if self.parts == tuple(s.parts):
             err = self.runner.grade_one(student, db)
         else:  # some notebooks only (a Slurm partition's share): nbgrader keeps the others as they are
-            err = next(filter(None, (self.runner.grade_one(student, db, f"--notebook={p}") for p in self.parts)), None)
+            err = next(filter(None, (self.runner.grade_one(student, merged(db, {"CourseDirectory": {"notebook_id": p}}))
+                                     for p in self.parts)), None)
         record = dict(student=student, fingerprint=fp, course=self.course_fp, run=self.run, notebooks=self.parts,
                       finished=time.time(), error=err)
         write_atomic(self.folder / ("failed" if err else "done") / f"{student}.json", json.dumps(record))
@@ -273,32 +276,42 @@ class Batch:
 
     # -- grading here
     def grade(self, students, progress=True) -> dict:
-        "Grade what is left of `students` with `workers` workers here; student -> error or None."
+        "Grade what is left of `students` with `workers` grading processes here; student -> error or None."
         with self.lock():
             todo = self.plan(students, progress)
             if not todo:
                 return {st: None for st in students}
             run = self.new_run()
-            runner = make_runner(self.course)
-            n_workers = min(len(todo), max(1, getattr(runner, "workers", 1)))
+            runner = make_runner(self.course)  # prepares what every grading process shares (runner.session)
+            n_workers = min(len(todo), runner.workers)
             jobs, lock, stop = queue.Queue(), threading.Lock(), threading.Event()
             for st in todo:
                 jobs.put(st)
             counts = {"done": 0, "failing": 0}
             bar = tqdm(total=len(todo), desc="grading", unit="submission", disable=not progress)
+            processes = []
 
             def work(k):
-                worker = Worker(self.course, runner, run / f"worker-{k}", run / "template.db")
+                process = None
                 while not stop.is_set():
                     try:
                         student = jobs.get_nowait()
                     except queue.Empty:
-                        return
-                    err = worker.grade(student)
+                        break
+                    if process is None:  # a new one after a crash: the rest of the queue still gets graded
+                        process = GradingProcess(run, f"worker-{k}", getattr(runner, "session", None))
+                        with lock:
+                            processes.append(process)
+                    err = process.grade(student, timeout=runner.timeout + 60)
+                    if not process.alive():
+                        process.stop()
+                        process = None
                     with lock:
                         counts["failing" if err else "done"] += 1
                         bar.update()
                         bar.set_postfix(done=counts["done"], failing=counts["failing"], left=len(todo) - bar.n)
+                if process is not None:
+                    process.close()
             threads = [threading.Thread(target=work, args=(k,), daemon=True) for k in range(n_workers)]
             try:
                 for t in threads:
@@ -308,6 +321,9 @@ class Batch:
                         t.join(0.5)
             finally:
                 stop.set()
+                with lock:
+                    for process in processes:
+                        process.stop()
                 bar.close()
                 runner.close()
                 errors = self.finish(run, todo)
@@ -363,15 +379,102 @@ class Batch:
         return errors
 
 
-def grade_shard(run: Path, name: str, students, parts=None) -> int:
-    "A Slurm task: grade `students` (their `parts`) into the scratch gradebook `run/name`; 1 if any failed."
+class GradingProcess:
+    """A grading process of a batch (`python -m grader grade-worker`): it grades the students sent to it one after
+    another into its scratch gradebook `run/name`, with nbgrader and torch imported once. A submission that takes
+    longer than its time, or kills the process, costs that submission alone: the batch starts another process."""
+
+    def __init__(self, run: Path, name: str, session=None):
+        folder = Path(run) / name
+        folder.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "grader", "grade-worker", str(run), name]
+        if session:
+            cmd += ["--session", str(session)]
+        self.log = open(folder / "worker.log", "ab")
+        # a session of its own: the batch stops it, its kernels included, when it ends or is interrupted
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                                     text=True, start_new_session=True)
+        self.answers = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.answers.put(line)
+        self.answers.put(None)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def grade(self, student: str, timeout: float):
+        "Grade `student`; the error text, or None."
+        try:
+            self.proc.stdin.write(student + "\n")
+            self.proc.stdin.flush()
+            answer = self.answers.get(timeout=timeout)
+        except (BrokenPipeError, OSError):
+            answer = None
+        except queue.Empty:
+            self.stop()
+            return f"grading took longer than {timeout:.0f} s (settings.ini: notebook_timeout); stopped"
+        if answer is None:
+            self.stop()
+            return f"the grading process stopped while grading it (exit status {self.proc.returncode})"
+        return json.loads(answer)["error"]
+
+    def close(self):
+        "No more students: let it finish and exit."
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        self.stop()
+
+    def stop(self):
+        "Kill it and everything it started."
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait()
+        self.log.close()
+
+
+def run_worker(run: Path, name: str, parts=None, session=None):
+    "The course, runner and worker of a grading process or Slurm task in `run/name`."
     run = Path(run)
     course = Course(load_run_settings(run), root=run.parent.parent.parent)
-    runner = make_runner(course)
+    runner = make_runner(course, session)
     cpus = os.environ.get("SLURM_CPUS_PER_TASK")
-    if cpus:  # the task's share of the node
+    if cpus:  # a Slurm task's share of the node
         runner.env = {**runner.env, "OMP_NUM_THREADS": cpus, "MKL_NUM_THREADS": cpus}
-    worker = Worker(course, runner, run / name, run / "template.db", parts)
+    return runner, Worker(course, runner, run / name, run / "template.db", parts)
+
+
+def serve(run: Path, name: str, session=None) -> int:
+    "A grading process: grade each student named on standard input, answer one JSON line each on standard output."
+    answers = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)  # whatever else prints goes to the log, not into the answers
+    runner, worker = run_worker(run, name, session=session)
+    (worker.folder / "pid").write_text(str(os.getpid()))
+    threads = runner.env.get("OMP_NUM_THREADS")
+    if threads:  # the judges' share of the cores, as the kernels'
+        import torch
+        torch.set_num_threads(int(threads))
+    try:
+        for line in sys.stdin:
+            student = line.strip()
+            (worker.folder / "grading").write_text(student)
+            answers.write(json.dumps({"student": student, "error": worker.grade(student)}) + "\n")
+    finally:
+        runner.close()
+    return 0
+
+
+def grade_shard(run: Path, name: str, students, parts=None) -> int:
+    "A Slurm task: grade `students` (their `parts`) into the scratch gradebook `run/name`; 1 if any failed."
+    runner, worker = run_worker(run, name, parts)
     try:
         errors = {st: worker.grade(st) for st in students}
     finally:

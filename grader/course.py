@@ -255,6 +255,32 @@ class Course:
             raise CourseError(f"`nbgrader {' '.join(args)}` failed:\n{res.stdout}{res.stderr}")
         return res
 
+    def autograde_here(self, student: str, env: dict = None, config: dict = None):
+        """`nbgrader autograde` of one submission in this process, through nbgrader's API: the error text, or None.
+
+        nbgrader is imported once per process rather than once per submission. The kernels it starts inherit `env`,
+        set in `os.environ` while it runs, so a process grades one submission at a time. `config`: nbgrader
+        settings over nbgrader_config.py, e.g. `{"CourseDirectory": {"db_url": ...}}`."""
+        from nbgrader.apps import NbGraderAPI
+        from nbgrader.coursedir import CourseDirectory
+        from traitlets.config import Config, PyFileConfigLoader
+        cfg = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
+        cfg.merge(Config(config or {}))
+        # nbgrader runs helpers (alembic) by name: this environment's scripts first on PATH
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        env = {**(env or {}), "PATH": path}
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            api = NbGraderAPI(coursedir=CourseDirectory(config=cfg), config=cfg)
+            result = api.autograde(self.settings.assignment_id, student, force=True, create=True)
+        finally:
+            for k, v in saved.items():
+                os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+        if result["success"]:
+            return None
+        return f"`nbgrader autograde` of {student} failed:\n{result.get('log', '')}{result.get('error', '')}"
+
     def write_config(self):
         "Write `nbgrader_config.py` from the settings."
         s = self.settings

@@ -1,16 +1,13 @@
-"""Runners autograde submissions. Each one offers `grade(students) -> {student: error or None}`.
+"""Runners autograde one submission at a time in the calling process: `grade_one(student, config) -> error or None`.
 
-`LocalRunner` grades one submission after another with the instructor's rights; `ParallelRunner` grades several
-at a time; `SandboxRunner` (the default) grades several at a time, each kernel inside bubblewrap (grader/sandbox.py).
+`LocalRunner` runs the kernels with the instructor's rights; `ParallelRunner` is the same, for `workers` grading
+processes at a time (grader/batch.py runs them), each kernel on its share of the cores; `SandboxRunner` (the
+default) runs each kernel inside bubblewrap (grader/sandbox.py).
 """
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
-from concurrent.futures import ThreadPoolExecutor, as_completed
-
-from tqdm.auto import tqdm
 
 import dlcourse
 from dlcourse.datasets import ENV_VAR as CIFAR10_VAR, cifar10_sample, find_cifar10
@@ -31,96 +28,82 @@ def grading_ipython_dir(course: Course) -> Path:
     return ipython_dir
 
 
-class LocalRunner:
-    "Autogrades with `nbgrader autograde`, one submission at a time, on this machine."
+def merged(*configs) -> dict:
+    "nbgrader settings `{section: {name: value}}`, later ones over earlier ones."
+    out = {}
+    for config in configs:
+        for section, values in (config or {}).items():
+            out.setdefault(section, {}).update(values)
+    return out
 
-    def __init__(self, course: Course):
+
+class LocalRunner:
+    "Autogrades with nbgrader, kernels on this machine with the instructor's rights."
+
+    workers = 1
+
+    def __init__(self, course: Course, session: Path = None):
         self.course = course
         s = course.settings
-        self.timeout = s.notebook_timeout * len(s.parts)
+        self.timeout = s.notebook_timeout * len(s.parts)  # a whole submission
         self.env = {STATIC_PLOTS_VAR: "1",  # nobody can move a slider in an autograded notebook
                     "IPYTHONDIR": str(grading_ipython_dir(course))}
 
-    def grade_one(self, student: str, *args):
-        "Autograde one submission (extra nbgrader `args`, e.g. another gradebook); the error text, or None."
-        return self.autograde(student, self.env, *args)
+    def grade_one(self, student: str, config: dict = None):
+        "Autograde one submission (`config`: nbgrader settings, e.g. another gradebook); the error text, or None."
+        return self.course.autograde_here(student, self.env, config)
 
     def close(self):
         "Remove what the runner set up for its kernels."
 
-    def autograde(self, student: str, env: dict, *args):
-        try:
-            self.course.nbgrader("autograde", self.course.settings.assignment_id, f"--student={student}",
-                                 "--force", "--create", *args, timeout=self.timeout, env=env)
-        except subprocess.TimeoutExpired:
-            return f"autograding took longer than {self.timeout} s (settings.ini: notebook_timeout)"
-        except CourseError as e:
-            return str(e)
-        return None
-
-    def grade(self, students, progress=True):
-        results = {}
-        with tqdm(students, desc="autograding", unit="submission", disable=not progress) as bar:
-            for student in bar:
-                bar.set_postfix_str(student)
-                results[student] = self.grade_one(student)
-        return results
-
 
 class ParallelRunner(LocalRunner):
-    """Autogrades `workers` submissions at a time on this machine, each kernel on its share of the cores.
+    "Autogrades with `workers` grading processes at a time, each kernel on its share of the cores."
 
-    nbgrader's gradebook is SQLite: concurrent autograde processes only write to it briefly, at the start and
-    at the end of a submission, and SQLite serialises those writes."""
-
-    def __init__(self, course: Course):
+    def __init__(self, course: Course, session: Path = None):
         super().__init__(course)
         self.workers = max(1, course.settings.workers)
         threads = max(1, (os.cpu_count() or 1) // self.workers)
         self.env = {**self.env, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
 
-    def grade(self, students, progress=True):
-        results = {}
-        with ThreadPoolExecutor(self.workers) as pool, \
-                tqdm(total=len(students), desc="autograding", unit="submission", disable=not progress) as bar:
-            futures = {pool.submit(self.grade_one, student): student for student in students}
-            for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update()
-        return {student: results[student] for student in students}
-
 
 class SandboxRunner(ParallelRunner):
-    """Autogrades `workers` submissions at a time, each notebook's kernel inside bubblewrap (grader/sandbox.py):
-    no network, none of the course's files but the submission's own copy, limits on memory, processes, CPU time
-    and file size, and every process it started killed when its kernel ends."""
+    """Autogrades with each notebook's kernel inside bubblewrap (grader/sandbox.py): no network, none of the course's
+    files but the submission's own copy, limits on memory, processes, CPU time and file size, and every process it
+    started killed when its kernel ends.
 
-    def __init__(self, course: Course):
+    What every kernel reads is prepared once, in a `session` folder: the start-up files, the decoded data and the
+    package template. A runner given the `session` of another (a grading process of the same batch) uses it as it
+    is; the one that made it removes it on `close`."""
+
+    def __init__(self, course: Course, session: Path = None):
         super().__init__(course)
         reason = bwrap_available()
         if reason:
             raise CourseError(f"settings.ini: runner = sandbox, but {reason}. Install it, or set runner = parallel "
                               "(or local) to grade without a sandbox, knowing that submissions then run with your "
                               "rights and can read the gradebook.")
-        self.session = Path(tempfile.mkdtemp(prefix="dlcourse-grading-"))
+        self.owner = session is None
+        self.session = Path(session or tempfile.mkdtemp(prefix="dlcourse-grading-"))
         s = course.settings
-        # What every kernel reads: the start-up file and the decoded data, copied where no secret lies beside them
-        ipython = shutil.copytree(self.env["IPYTHONDIR"], self.session / "ipython")
-        cache = self.session / "cache"
-        self.read_only = [str(cache)]
+        ipython, cache = self.session / "ipython", self.session / "cache"
         # the reference package is replaced by each submission's own: helpers real, exercises the student's
-        self.package_template = build_student_package(course, self.session / "package", package=REFERENCE_PACKAGE)
+        self.package_template = self.session / "package"
+        if self.owner:  # copied where no secret lies beside them
+            shutil.copytree(self.env["IPYTHONDIR"], ipython)
+            build_student_package(course, self.package_template, package=REFERENCE_PACKAGE)
+            warm_cache(cache)
+            write_kernel_spec(self.session / "jupyter")
+        self.read_only = [str(cache)]
         cifar10 = os.environ.get(CIFAR10_VAR)
         if cifar10:
             self.read_only.append(str(Path(cifar10).resolve()))
-        warm_cache(cache)
-        write_kernel_spec(self.session / "jupyter")
         self.env = {**self.env, "IPYTHONDIR": str(ipython), "DLCOURSE_CACHE": str(cache),
                     "JUPYTER_PATH": str(self.session / "jupyter")}
         self.limits = dict(memory_bytes=int(s.memory_limit_gb * 2 ** 30), max_processes=s.max_processes,
                            cpu_seconds=s.notebook_timeout, file_bytes=int(s.max_file_mb * 2 ** 20))
 
-    def grade_one(self, student: str, *args):
+    def grade_one(self, student: str, config: dict = None):
         box = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=self.session))
         try:
             for folder in ("runtime", "sockets", "scratch"):
@@ -130,19 +113,15 @@ class SandboxRunner(ParallelRunner):
                           replaced=[(str(package), str(Path(dlcourse.__file__).parent))],
                           **self.limits).save(box / "sandbox.json")
             env = {**self.env, CONFIG_VAR: str(box / "sandbox.json"), "JUPYTER_RUNTIME_DIR": str(box / "runtime")}
-            return self.autograde(student, env, f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc",
-                                  f"--KernelManager.ip={box / 'sockets' / 'kernel'}", *args)
+            kernel = {"Execute": {"kernel_name": KERNEL_NAME},
+                      "KernelManager": {"transport": "ipc", "ip": str(box / "sockets" / "kernel")}}
+            return self.course.autograde_here(student, env, merged(config, kernel))
         finally:
             shutil.rmtree(box, ignore_errors=True)
 
-    def grade(self, students, progress=True):
-        try:
-            return super().grade(students, progress)
-        finally:
-            self.close()
-
     def close(self):
-        shutil.rmtree(self.session, ignore_errors=True)
+        if self.owner:
+            shutil.rmtree(self.session, ignore_errors=True)
 
 
 def warm_cache(folder: Path):
@@ -160,8 +139,9 @@ def warm_cache(folder: Path):
 RUNNERS = {"local": LocalRunner, "parallel": ParallelRunner, "sandbox": SandboxRunner}
 
 
-def make_runner(course: Course):
+def make_runner(course: Course, session: Path = None):
+    "The runner `settings.ini` names; `session`: the folder another runner of the same batch prepared."
     name = course.settings.runner
     if name not in RUNNERS:
         raise CourseError(f"settings.ini: runner = {name!r} is unknown; choose one of {sorted(RUNNERS)}")
-    return RUNNERS[name](course)
+    return RUNNERS[name](course, session)

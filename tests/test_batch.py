@@ -216,20 +216,20 @@ def points(course, students):
             for st, sc in scores(course, students).items()}
 
 
-def kill_autograde_of(student, found: list, after=3.0, timeout=600):
-    "SIGKILL the `nbgrader autograde` of `student` a few seconds after it starts (a worker lost mid-batch)."
+def kill_worker_grading(course, student, found: list, after=3.0, timeout=600):
+    "SIGKILL the grading process a few seconds after it starts on `student` (a worker lost mid-batch)."
     end = time.time() + timeout
     while time.time() < end:
-        for proc in Path("/proc").glob("[0-9]*"):
+        for marker in (course.root / "batch" / "runs").glob("*/worker-*/grading"):
             try:
-                cmd = (proc / "cmdline").read_bytes().split(b"\0")
-            except OSError:
+                if marker.read_text() == student:
+                    pid = int((marker.parent / "pid").read_text())
+                    time.sleep(after)
+                    os.kill(pid, signal.SIGKILL)
+                    found.append(pid)
+                    return
+            except (OSError, ValueError):
                 continue
-            if b"autograde" in cmd and f"--student={student}".encode() in cmd:
-                time.sleep(after)
-                os.kill(int(proc.name), signal.SIGKILL)
-                found.append(int(proc.name))
-                return
         time.sleep(0.2)
 
 
@@ -257,7 +257,7 @@ def test_a_crashed_batch_resumes_and_a_killed_worker_costs_only_its_submission(p
     # 2. rerun: the finished one is merged, not graded again; one of the two others loses its worker midway
     batch = Batch(course)
     killed = []
-    killer = threading.Thread(target=kill_autograde_of, args=("blank", killed))
+    killer = threading.Thread(target=kill_worker_grading, args=(course, "blank", killed))
     killer.start()
     errors = batch.grade(students, progress=False)
     killer.join()

@@ -12,7 +12,7 @@ import pytest
 from dlcourse.authoring import HIDDEN_BEGIN, SOLUTION_BEGIN, given_lines, remove_hidden_tests, solution_lines
 from grader.course import ROOT, Course, CourseError, check_no_leaks, load_settings
 from grader.report import format_table, scores
-from grader.runner import make_runner
+from grader.batch import Batch
 from grader.samples import SAMPLES, build_submission, edited_parts
 
 
@@ -36,7 +36,7 @@ def graded(course):
     names = list(SAMPLES)
     for name in names:
         build_submission(course, SAMPLES[name], None if name in WHOLE else edited_parts(course, SAMPLES[name]))
-    errors = make_runner(course).grade(names, progress=False)
+    errors = Batch(course).grade(names, progress=False)
     assert errors == {name: None for name in names}
     return scores(course, names)
 

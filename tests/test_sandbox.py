@@ -19,7 +19,7 @@ import pytest
 from grader.course import ROOT, Course, load_settings
 from grader.edition import exercise_notebooks, reference_lines
 from grader.report import format_table, scores
-from grader.runner import make_runner
+from grader.batch import Batch
 from grader.sandbox import UID_RANGE, bwrap_available
 from grader.samples import SAMPLES, build_submission
 
@@ -163,7 +163,7 @@ def graded(tmp_path_factory, listener):
         cell.source += "\n" + code + "\n"
         nbformat.write(nb, path)
         students.append(name)
-    errors = make_runner(course).grade(students, progress=False)
+    errors = Batch(course).grade(students, progress=False)
     course.feedback()
     return course, errors, scores(course, students), outside
 
