@@ -81,7 +81,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                               'dlcourse.cnn.YourCNN': ('part5_experiments.html#yourcnn', 'dlcourse/cnn.py'),
                               'dlcourse.cnn.YourCNN.__init__': ('part5_experiments.html#yourcnn.__init__', 'dlcourse/cnn.py'),
                               'dlcourse.cnn.YourCNN._make_feature_extractor': ( 'part5_experiments.html#yourcnn._make_feature_extractor',
-                                                                                'dlcourse/cnn.py')},
+                                                                                'dlcourse/cnn.py'),
+                              'dlcourse.cnn.overfit_few_images': ('part4_cnn.html#overfit_few_images', 'dlcourse/cnn.py')},
             'dlcourse.datasets': { 'dlcourse.datasets.ImageTensorDataset': ('datasets.html#imagetensordataset', 'dlcourse/datasets.py'),
                                    'dlcourse.datasets.ImageTensorDataset.__getitem__': ( 'datasets.html#imagetensordataset.__getitem__',
                                                                                          'dlcourse/datasets.py'),
@@ -314,4 +315,8 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                    'dlcourse.training.Trainer.train_batch': ( 'part2_training.html#trainer.train_batch',
                                                                               'dlcourse/training.py'),
                                    'dlcourse.training.Trainer.train_epoch': ( 'part2_training.html#trainer.train_epoch',
-                                                                              'dlcourse/training.py')}}}
+                                                                              'dlcourse/training.py'),
+                                   'dlcourse.training.compare_dropout': ('part2_training.html#compare_dropout', 'dlcourse/training.py'),
+                                   'dlcourse.training.compare_optimizers': ( 'part2_training.html#compare_optimizers',
+                                                                             'dlcourse/training.py'),
+                                   'dlcourse.training.overfit_tiny_set': ('part2_training.html#overfit_tiny_set', 'dlcourse/training.py')}}}

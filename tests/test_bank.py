@@ -8,10 +8,11 @@ import ast
 import time
 
 import pytest
+import torch
 
 from dlcourse.authoring import HIDDEN_BEGIN, HIDDEN_END
 from grader.course import load_settings
-from grader.judging import split_hidden_test
+from grader.judging import make_inputs, split_hidden_test
 
 from bank import ALTERNATIVES, MUTANTS
 from bank_runner import load_cells, observable, run_notebook
@@ -85,3 +86,39 @@ def test_hidden_tests_catch_mutants_and_pass_alternatives():
               f"{len(ALTERNATIVES)} alternatives, {len(false_fails)} false fails, {time.perf_counter() - start:.0f} s")
     print("\n".join([report, *lines]))
     assert rate >= MIN_CATCH_RATE and not false_fails, "\n".join([report, *[f"missed {m}" for m in missed], *false_fails])
+
+
+def judge_of(part, gid):
+    "The hidden judge of test cell `gid`, as the grader runs it."
+    test = split_hidden_test(next(src for g, _, _, src in load_cells(part) if g == gid))
+    _, ns = make_inputs(test, seed=0)
+    return ns[test.judge]
+
+
+def reference_answer(part, gid):
+    "What the reference solution cell `gid` (a function of no arguments) returns."
+    ns = {"nn": torch.nn}
+    exec(next(src for g, _, _, src in load_cells(part) if g == gid), ns)
+    return ns[gid]()
+
+
+def test_hyper_parameters_are_judged_apart_from_earlier_parts():
+    # A student whose own run misses the target because of a bug in an earlier exercise (the layers, the
+    # optimizers) keeps the points when the hyper-parameters are right: the judge repeats the run with the course's
+    # reference code. Wrong hyper-parameters still fail. (The cheapest of the three runs; the other two judges
+    # follow the same pattern, and `make demo` shows them: Part 1 bugs lose no Part 2 training points.)
+    judge, good = judge_of("part2_training", "test_overfit"), reference_answer("part2_training", "part2_overfit_hp")
+    judge(None, {"hp": good, "best_acc": 10.0, "seed": 42})
+    with pytest.raises(AssertionError, match="memorise its 20 images"):
+        judge(None, {"hp": {**good, "lr": 0.0}, "best_acc": 10.0, "seed": 42})
+    with pytest.raises(AssertionError, match="gives wstd, lr and reg"):
+        judge(None, {"hp": {"lr": good["lr"]}, "best_acc": 100.0, "seed": 42})
+    # Part 4's overfitting check, after a Part 3 bug in the CNN's classifier head: the loss is rebuilt by name
+    judge = judge_of("part4_cnn", "test_part4_overfit")
+    sgd = {k: v for k, v in reference_answer("part4_cnn", "part4_optim_hp").items() if k != "loss_fn"}
+    seen = {"keys": ["loss_fn", *sgd], "loss": "CrossEntropyLoss", "best_acc": 10.0, "seed": 42, "sgd": sgd}
+    judge(None, seen)
+    with pytest.raises(AssertionError, match="memorise the 50 images"):
+        judge(None, {**seen, "sgd": {**sgd, "lr": 0.0}})
+    with pytest.raises(AssertionError, match="memorise the 50 images"):
+        judge(None, {**seen, "loss": "MyOwnLoss"})
