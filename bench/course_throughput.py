@@ -8,9 +8,10 @@ its kernels unsandboxed; ours with `Batch.grade`: `workers` workers, each into i
 sandbox (default), then the merge. Prints seconds per submission, the ratio, and checks that both gave the same
 grades.
 
-What bounds the ratio: the cores (2 here, so at most 2x); what ours adds per submission (the sandbox, ~1.6 s per
-kernel; one nbgrader process per submission, ~2 s to start, where the baseline starts one for the batch; the merge);
-and, on a shared machine, the other work on it.
+What bounds the ratio: the cores (2 here, so at most 2x); what ours adds (once per batch: preparing the sandbox's
+package template and data; per submission: its own package export and the sandbox around each kernel; the merge),
+against what it saves (one grading process per worker, with nbgrader and torch imported once, as the baseline's one
+process); and, on a shared machine, the other work on it.
 """
 import argparse
 import dataclasses
