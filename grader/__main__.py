@@ -97,7 +97,7 @@ def main(argv=None):
             return grade_shard(args.run, args.worker, args.students, args.parts)
         if args.command == "demo-course":
             from grader.democourse import demo_course
-            return demo_course(args.n, args.parts, args.root, args.slurm)
+            return demo_course(args.n, args.parts, args.root.resolve(), args.slurm)
         course = Course(load_settings())
         if args.command == "student":
             print(f"student version: {course.student_version().relative_to(ROOT)}")
