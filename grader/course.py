@@ -230,6 +230,11 @@ def student_fields(s: Settings) -> dict:
                 cell_timeout=s.cell_timeout)
 
 
+def tools_path() -> str:
+    "PATH with this environment's scripts first: nbgrader runs its helpers (alembic) by name."
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 class Course:
     "The nbgrader course directory and the operations an instructor runs on it."
 
@@ -247,9 +252,7 @@ class Course:
     def nbgrader(self, *args, timeout=None, env=None):
         "Run an nbgrader command in the course directory (with extra `env`); raise with its log if it fails."
         cmd = [sys.executable, "-m", "nbgrader", *args]
-        # nbgrader runs helpers (alembic) by name: put this environment's scripts first on PATH.
-        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        env = {**os.environ, **(env or {}), "PATH": path}
+        env = {**os.environ, **(env or {}), "PATH": tools_path()}
         res = subprocess.run(cmd, cwd=self.root, capture_output=True, text=True, timeout=timeout, env=env)
         if res.returncode != 0:
             raise CourseError(f"`nbgrader {' '.join(args)}` failed:\n{res.stdout}{res.stderr}")
@@ -266,9 +269,7 @@ class Course:
         from traitlets.config import Config, PyFileConfigLoader
         cfg = PyFileConfigLoader("nbgrader_config.py", path=str(self.root)).load_config()
         cfg.merge(Config(config or {}))
-        # nbgrader runs helpers (alembic) by name: this environment's scripts first on PATH
-        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-        env = {**(env or {}), "PATH": path}
+        env = {**(env or {}), "PATH": tools_path()}
         saved = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
