@@ -2,7 +2,7 @@
 
 `LocalRunner` runs the kernels with the instructor's rights; `ParallelRunner` is the same, for `workers` grading
 processes at a time (grader/batch.py runs them), each kernel on its share of the cores; `SandboxRunner` (the
-default) runs each kernel inside bubblewrap (grader/sandbox.py).
+default) runs the kernels inside bubblewrap (grader/sandbox.py), forked fresh from a server in the sandbox.
 """
 import os
 import shutil
@@ -15,7 +15,8 @@ from dlcourse.plot import STATIC_PLOTS_VAR
 from grader.course import Course, CourseError
 from grader.edition import REFERENCE_PACKAGE, build_student_package, grading_package
 from grader.judging import INTEGRITY_CHECK, WARNINGS_TO_STDOUT
-from grader.sandbox import CONFIG_VAR, KERNEL_NAME, SandboxConfig, bwrap_available, write_kernel_spec
+from grader.sandbox import (CONFIG_VAR, KERNEL_NAME, KernelServer, SandboxConfig, bwrap_available, kill_all,
+                            sandbox_uid, write_kernel_spec)
 
 
 def grading_ipython_dir(course: Course) -> Path:
@@ -68,9 +69,11 @@ class ParallelRunner(LocalRunner):
 
 
 class SandboxRunner(ParallelRunner):
-    """Autogrades with each notebook's kernel inside bubblewrap (grader/sandbox.py): no network, none of the course's
-    files but the submission's own copy, limits on memory, processes, CPU time and file size, and every process it
-    started killed when its kernel ends.
+    """Autogrades with the kernels inside bubblewrap (grader/sandbox.py): no network, none of the course's files but
+    the submission's own copy, limits on memory, processes, CPU time and file size, and every process a kernel
+    started killed when it ends. The runner starts one sandbox (a `KernelServer`) when it grades its first
+    submission, and each notebook's kernel is forked fresh from it; before each submission it refills the package
+    the sandbox imports as `dlcourse` with that submission's own.
 
     What every kernel reads is prepared once, in a `session` folder: the start-up files, the decoded data and the
     package template. A runner given the `session` of another (a grading process of the same batch) uses it as it
@@ -86,11 +89,11 @@ class SandboxRunner(ParallelRunner):
         self.owner = session is None
         self.session = Path(session or tempfile.mkdtemp(prefix="dlcourse-grading-"))
         s = course.settings
-        ipython, cache = self.session / "ipython", self.session / "cache"
+        self.ipython, cache = self.session / "ipython", self.session / "cache"
         # the reference package is replaced by each submission's own: helpers real, exercises the student's
         self.package_template = self.session / "package"
         if self.owner:  # copied where no secret lies beside them
-            shutil.copytree(self.env["IPYTHONDIR"], ipython)
+            shutil.copytree(self.env["IPYTHONDIR"], self.ipython)
             build_student_package(course, self.package_template, package=REFERENCE_PACKAGE)
             warm_cache(cache)
             write_kernel_spec(self.session / "jupyter")
@@ -98,30 +101,61 @@ class SandboxRunner(ParallelRunner):
         cifar10 = os.environ.get(CIFAR10_VAR)
         if cifar10:
             self.read_only.append(str(Path(cifar10).resolve()))
-        self.env = {**self.env, "IPYTHONDIR": str(ipython), "DLCOURSE_CACHE": str(cache),
-                    "JUPYTER_PATH": str(self.session / "jupyter")}
+        self.env = {**self.env, "DLCOURSE_CACHE": str(cache), "JUPYTER_PATH": str(self.session / "jupyter")}
         self.limits = dict(memory_bytes=int(s.memory_limit_gb * 2 ** 30), max_processes=s.max_processes,
                            cpu_seconds=s.notebook_timeout, file_bytes=int(s.max_file_mb * 2 ** 20))
+        self.server = None
+
+    def sandbox(self) -> KernelServer:
+        "This runner's sandbox, started on first use (and again if it has died)."
+        if self.server is None or not self.server.alive():
+            self.close_sandbox()
+            box = Path(tempfile.mkdtemp(prefix="sandbox-", dir=self.session))
+            for folder in ("run", "package"):
+                (box / folder).mkdir(mode=0o755)
+            cfg = SandboxConfig(run=str(box / "run"), control=str(box / "control.sock"), ipython=str(self.ipython),
+                                uid=sandbox_uid(), read_only=self.read_only,
+                                replaced=[(str(box / "package"), str(Path(dlcourse.__file__).parent))], **self.limits)
+            self.server = KernelServer(cfg, {**os.environ, **self.env})
+            cfg.save(box / "sandbox.json")
+        return self.server
 
     def grade_one(self, student: str, config: dict = None):
-        box = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=self.session))
+        cfg = self.sandbox().cfg
+        box = Path(cfg.run).parent
+        build = Path(tempfile.mkdtemp(prefix=f"{student}-", dir=self.session))
+        sockets = Path(tempfile.mkdtemp(prefix="sockets-", dir=cfg.run))  # the kernels' IPC sockets
+        os.chown(sockets, cfg.uid, cfg.uid)
         try:
-            for folder in ("runtime", "sockets", "scratch"):
-                (box / folder).mkdir()
-            package = grading_package(self.package_template, self.course.submitted(student), box / "package")
-            SandboxConfig(scratch=str(box / "scratch"), sockets=str(box / "sockets"), read_only=self.read_only,
-                          replaced=[(str(package), str(Path(dlcourse.__file__).parent))],
-                          **self.limits).save(box / "sandbox.json")
-            env = {**self.env, CONFIG_VAR: str(box / "sandbox.json"), "JUPYTER_RUNTIME_DIR": str(box / "runtime")}
+            (build / "runtime").mkdir()
+            package = grading_package(self.package_template, self.course.submitted(student), build / "package")
+            refill(box / "package", package)
+            env = {**self.env, CONFIG_VAR: str(box / "sandbox.json"), "JUPYTER_RUNTIME_DIR": str(build / "runtime")}
             kernel = {"Execute": {"kernel_name": KERNEL_NAME},
-                      "KernelManager": {"transport": "ipc", "ip": str(box / "sockets" / "kernel")}}
+                      "KernelManager": {"transport": "ipc", "ip": str(sockets / "kernel")}}
             return self.course.autograde_here(student, env, merged(config, kernel))
         finally:
-            shutil.rmtree(box, ignore_errors=True)
+            kill_all(cfg.uid, spare={cfg.server_pid})
+            for folder in [build, sockets, *Path(cfg.run).glob("kernel-*")]:  # a killed launcher leaves its kernel's
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def close_sandbox(self):
+        if self.server is not None:
+            self.server.close()
+            shutil.rmtree(Path(self.server.cfg.run).parent, ignore_errors=True)
+            self.server = None
 
     def close(self):
+        self.close_sandbox()
         if self.owner:
             shutil.rmtree(self.session, ignore_errors=True)
+
+
+def refill(folder: Path, source: Path):
+    "Replace what `folder` holds by what `source` holds, keeping `folder` itself (a sandbox binds it)."
+    for entry in folder.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
+    shutil.copytree(source, folder, symlinks=True, dirs_exist_ok=True)
 
 
 def warm_cache(folder: Path):

@@ -20,6 +20,7 @@ from grader.course import ROOT, Course, load_settings
 from grader.edition import exercise_notebooks, reference_lines
 from grader.report import format_table, scores
 from grader.batch import Batch
+from grader.runner import make_runner
 from grader.sandbox import UID_RANGE, bwrap_available
 from grader.samples import SAMPLES, build_submission
 
@@ -46,6 +47,7 @@ for _p in {paths!r}:
     except OSError:
         pass
 open("written-here-{token}.txt", "w").write("x")  # its own scratch copy: allowed, and thrown away
+open("/tmp/pwned-{token}", "w").write("x")  # the sandbox's own /tmp: allowed, and not the host's
 """
 
 STACK_WALK = """
@@ -137,6 +139,40 @@ def listener():
     server.close()
 
 
+# Two kernels of one grading process's sandbox, one after the other: the first leaves what it can, the second looks
+PLANTS_TRACES = """
+import os, signal, subprocess, sys
+for _d in ("/tmp", "/dev/shm"):
+    try:
+        open(f"{{_d}}/trace-{token}", "w").write("x")
+    except OSError:
+        pass
+os.environ["TRACE_{token}"] = "1"
+sys.modules["trace_{token}"] = sys
+subprocess.Popen(["sleep", "{token}2"], start_new_session=True)
+for _s in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+    try:
+        os.kill(1, _s)  # the sandbox's server
+    except OSError:
+        pass
+"""
+
+FINDS_TRACES = """
+import os, sys
+_found = [f"{{_d}}/{{_f}}" for _d in ("/tmp", "/dev/shm") if os.path.isdir(_d) for _f in os.listdir(_d) if "{token}" in _f]
+for _p in os.listdir("/proc"):
+    try:
+        if _p.isdigit() and "{token}" in open(f"/proc/{{_p}}/cmdline").read():
+            _found.append(f"process {{_p}}")
+    except OSError:
+        pass
+_found += [n for n in ("TRACE_{token}",) if n in os.environ] + [n for n in ("trace_{token}",) if n in sys.modules]
+print("TRACES checked")
+if _found:
+    print("BREACH traces of an earlier kernel:", _found)
+"""
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, listener):
     os.environ.pop("DLCOURSE_CIFAR10", None)
@@ -149,7 +185,7 @@ def graded(tmp_path_factory, listener):
                str(ROOT / "nbs"), str(ROOT / "grader"), str(Path.home() / ".ssh"), str(Path.home() / ".cache"),
                "/etc/shadow"]
     outside = [str(course.root / f"pwned-{TOKEN}"), str(course.root / "autograded" / f"pwned-{TOKEN}"),
-               f"/tmp/pwned-{TOKEN}", str(Path.home() / f"pwned-{TOKEN}")]
+               str(Path.home() / f"pwned-{TOKEN}")]
     students = ["reference", "dw_transposed", "blank"]
     for name in students:
         build_submission(course, SAMPLES[name])
@@ -166,6 +202,34 @@ def graded(tmp_path_factory, listener):
     errors = Batch(course).grade(students, progress=False)
     course.feedback()
     return course, errors, scores(course, students), outside
+
+
+@pytest.fixture(scope="module")
+def traces(graded):
+    "`plants_traces` and then `finds_traces` graded by one runner, so in one sandbox, one after the other."
+    course = graded[0]
+    for name, payload in (("plants_traces", PLANTS_TRACES), ("finds_traces", FINDS_TRACES)):
+        shutil.copytree(course.submitted("reference"), course.submitted(name))
+        path = course.submitted(name) / "part1_backprop.ipynb"
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "leaky_relu")
+        cell.source += "\n" + payload.format(token=TOKEN) + "\n"
+        nbformat.write(nb, path)
+    runner = make_runner(course)
+    try:
+        errors = {name: runner.grade_one(name) for name in ("plants_traces", "finds_traces")}
+    finally:
+        runner.close()
+    return course, errors, scores(course, ["reference", "plants_traces", "finds_traces"])
+
+
+def test_no_kernel_finds_what_an_earlier_kernel_of_its_sandbox_left(traces):
+    course, errors, table = traces
+    assert errors == {"plants_traces": None, "finds_traces": None}
+    assert "TRACES checked" in autograded_text(course, "finds_traces"), "the payload did not run"
+    assert "BREACH" not in autograded_text(course, "finds_traces")
+    # the server outlived the first kernel's signals: the second was graded as usual
+    assert points(table, "finds_traces") == points(table, "reference")
 
 
 def autograded_text(course, name):
@@ -229,7 +293,7 @@ def test_nothing_is_read_or_reached_from_inside(graded, listener):
 
 def test_nothing_is_written_outside_the_scratch_copy(graded):
     course, _, _, outside = graded
-    for path in outside:
+    for path in [*outside, f"/tmp/pwned-{TOKEN}"]:
         assert not Path(path).exists(), path
     assert not list(course.root.rglob(f"written-here-{TOKEN}.txt")), "the scratch copy reached the course folder"
 
