@@ -288,11 +288,15 @@ def serve(listen_fd: int, limits: dict):
                 os.read(wake_r, 4096)
             else:
                 conn = key.fileobj
-                data = conn.recv(4096)
+                try:
+                    data = conn.recv(4096)
+                except OSError:
+                    data = b""
                 pending, pid = clients[conn]
                 if not data:  # the client is gone: so is its kernel
                     if pid:
                         kill_group(pid)
+                        kernels.pop(pid, None)
                     sel.unregister(conn)
                     conn.close()
                     del clients[conn]

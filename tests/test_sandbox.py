@@ -6,10 +6,13 @@ otherwise), in a course of one notebook with short limits. A payload reports wha
 """
 import dataclasses
 import html
+import json
 import os
 import shutil
 import socket
+import tempfile
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -204,9 +207,24 @@ def graded(tmp_path_factory, listener):
     return course, errors, scores(course, students), outside
 
 
+def abandon_a_kernel(cfg):
+    "Ask the sandbox's server for a kernel and go away while it runs, as a launcher does that nbgrader kills."
+    box = Path(tempfile.mkdtemp(dir=cfg.run))
+    ports = dict(shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5)
+    (box / "connection.json").write_text(json.dumps({"transport": "ipc", "ip": str(box / "kernel"), "key": "",
+                                                     "signature_scheme": "hmac-sha256", **ports}))
+    for path in (box, box / "connection.json"):
+        os.chown(path, cfg.uid, cfg.uid)
+    with socket.socket(socket.AF_UNIX) as server:
+        server.connect(cfg.control)
+        request = {"connection_file": str(box / "connection.json"), "cwd": str(box), "home": str(box)}
+        server.sendall(json.dumps(request).encode() + b"\n")
+        time.sleep(3)  # the kernel is up, waiting for nbgrader
+
+
 @pytest.fixture(scope="module")
 def traces(graded):
-    "`plants_traces` and then `finds_traces` graded by one runner, so in one sandbox, one after the other."
+    "`plants_traces`, an abandoned kernel, then `finds_traces`, by one runner: in one sandbox, one after the other."
     course = graded[0]
     for name, payload in (("plants_traces", PLANTS_TRACES), ("finds_traces", FINDS_TRACES)):
         shutil.copytree(course.submitted("reference"), course.submitted(name))
@@ -216,16 +234,22 @@ def traces(graded):
         cell.source += "\n" + payload.format(token=TOKEN) + "\n"
         nbformat.write(nb, path)
     runner = make_runner(course)
+    errors, servers = {}, set()
     try:
-        errors = {name: runner.grade_one(name) for name in ("plants_traces", "finds_traces")}
+        errors["plants_traces"] = runner.grade_one("plants_traces")
+        servers.add(runner.server.cfg.server_pid)
+        abandon_a_kernel(runner.server.cfg)
+        errors["finds_traces"] = runner.grade_one("finds_traces")
+        servers.add(runner.server.cfg.server_pid)
     finally:
         runner.close()
-    return course, errors, scores(course, ["reference", "plants_traces", "finds_traces"])
+    return course, errors, scores(course, ["reference", "plants_traces", "finds_traces"]), servers
 
 
 def test_no_kernel_finds_what_an_earlier_kernel_of_its_sandbox_left(traces):
-    course, errors, table = traces
-    assert errors == {"plants_traces": None, "finds_traces": None}
+    course, errors, table, servers = traces
+    assert errors["plants_traces"] is None and errors["finds_traces"] is None
+    assert len(servers) == 1, "the sandbox's server did not outlive the kernels"
     assert "TRACES checked" in autograded_text(course, "finds_traces"), "the payload did not run"
     assert "BREACH" not in autograded_text(course, "finds_traces")
     # the server outlived the first kernel's signals: the second was graded as usual
