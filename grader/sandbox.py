@@ -30,6 +30,7 @@ What keeps one notebook from reaching the grade of the next (which may be anothe
 `launch` reads.
 """
 import ctypes
+import glob
 import importlib
 import json
 import os
@@ -123,6 +124,8 @@ def bwrap_command(cfg: SandboxConfig, binds, env: dict, argv):
             "--as-pid-1", "--die-with-parent", "--new-session", "--clearenv", "--hostname", "sandbox",
             "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
             "--proc", "/proc", "--dev", "/dev", "--perms", "1777", "--tmpfs", "/tmp"]
+    for device in sorted(glob.glob("/dev/nvidia*")):  # a GPU runner's devices (untested here: no GPU)
+        args += ["--dev-bind", device, device]
     for d in SYSTEM_DIRS:
         if os.path.islink(d):
             args += ["--symlink", os.readlink(d), d]
