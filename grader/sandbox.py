@@ -237,8 +237,11 @@ class KernelServer:
                 os.kill(self.cfg.server_pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.proc.kill()
-        self.proc.wait()
+        try:  # bwrap reaps the server, whose end took every process of its namespace with it
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
         kill_all(self.cfg.uid)
         Path(self.cfg.control).unlink(missing_ok=True)
 
