@@ -176,19 +176,17 @@ def namespace_pid(pid: int) -> int | None:
     return int(line.split()[-1]) if line.split()[1:] else None
 
 
-def kill_all(uid: int, spare=(), signum=signal.SIGKILL, rounds=100):
-    "Send `signum` to every process of `uid` but `spare`, again while new ones appear (a fork bomb)."
+def kill_all(uid: int, spare=(), rounds=100):
+    "Kill every process of `uid` but `spare`, again while new ones appear (a fork bomb)."
     for _ in range(rounds):
         pids = [p for p in processes_of(uid) if p not in spare]
         if not pids:
             return
         for pid in pids:
             try:
-                os.kill(pid, signum)
+                os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if signum != signal.SIGKILL:
-            return
         time.sleep(0.01)
 
 
@@ -282,7 +280,7 @@ def serve(listen_fd: int, limits: dict):
     sel = selectors.DefaultSelector()
     sel.register(listener, selectors.EVENT_READ)
     sel.register(wake_r, selectors.EVENT_READ)
-    clients, kernels = {}, {}  # connection: [pending bytes, kernel pid (None: not asked yet, 0: ended)]; pid: connection
+    clients = {}  # connection: [pending bytes, its kernel's pid (None: not asked yet, 0: ended)]
     print("ready", flush=True)
     while True:
         for key, _ in sel.select():
@@ -302,7 +300,6 @@ def serve(listen_fd: int, limits: dict):
                 if not data:  # the client is gone: so is its kernel
                     if pid:
                         kill_group(pid)
-                        kernels.pop(pid, None)
                     sel.unregister(conn)
                     conn.close()
                     del clients[conn]
@@ -316,7 +313,6 @@ def serve(listen_fd: int, limits: dict):
                             continue
                         pid = clients[conn][1] = fork_kernel(request, limits,
                                                              [listener, wake_r, wake_w, sel, *clients])
-                        kernels[pid] = conn
                     elif line == b"interrupt" and pid:
                         try:
                             os.kill(pid, signal.SIGINT)
@@ -329,7 +325,7 @@ def serve(listen_fd: int, limits: dict):
                 break
             if pid == 0:
                 break
-            conn = kernels.pop(pid, None)
+            conn = next((c for c, (_, kernel) in clients.items() if kernel == pid), None)
             if conn is not None:
                 clients[conn][1] = 0
                 try:
