@@ -176,6 +176,16 @@ if _found:
 """
 
 
+def add_payload(course, name, base, code, target="leaky_relu"):
+    "Submission `name`: a copy of `base`'s with `code` appended to the exercise cell `target`."
+    shutil.copytree(course.submitted(base), course.submitted(name))
+    path = course.submitted(name) / "part1_backprop.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == target)
+    cell.source += "\n" + code + "\n"
+    nbformat.write(nb, path)
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory, listener):
     os.environ.pop("DLCOURSE_CIFAR10", None)
@@ -194,13 +204,7 @@ def graded(tmp_path_factory, listener):
         build_submission(course, SAMPLES[name])
     for name, (base, payload) in PAYLOADS.items():
         code = payload.format(token=TOKEN, port=port, paths=secrets if name == "reads_secrets" else outside)
-        shutil.copytree(course.submitted(base), course.submitted(name))
-        path = course.submitted(name) / "part1_backprop.ipynb"
-        nb = nbformat.read(path, as_version=4)
-        target = KILLED_IN.get(name, "leaky_relu")
-        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == target)
-        cell.source += "\n" + code + "\n"
-        nbformat.write(nb, path)
+        add_payload(course, name, base, code, KILLED_IN.get(name, "leaky_relu"))
         students.append(name)
     errors = Batch(course).grade(students, progress=False)
     course.feedback()
@@ -227,12 +231,7 @@ def traces(graded):
     "`plants_traces`, an abandoned kernel, then `finds_traces`, by one runner: in one sandbox, one after the other."
     course = graded[0]
     for name, payload in (("plants_traces", PLANTS_TRACES), ("finds_traces", FINDS_TRACES)):
-        shutil.copytree(course.submitted("reference"), course.submitted(name))
-        path = course.submitted(name) / "part1_backprop.ipynb"
-        nb = nbformat.read(path, as_version=4)
-        cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "leaky_relu")
-        cell.source += "\n" + payload.format(token=TOKEN) + "\n"
-        nbformat.write(nb, path)
+        add_payload(course, name, "reference", payload.format(token=TOKEN))
     runner = make_runner(course)
     errors, servers = {}, set()
     try:
