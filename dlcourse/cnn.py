@@ -7,7 +7,6 @@ __all__ = ['POOLINGS', 'CNN', 'overfit_few_images', 'ResidualBlock', 'ResidualBo
 import torch
 import torch.nn as nn
 
-from .classifier import evaluating
 from .mlp import ACTIVATIONS, MLP
 
 # %% ../nbs/part4_cnn.ipynb #p4-003
@@ -45,11 +44,13 @@ class CNN(nn.Module):
 
     def _n_features(self):
         "How many features the extractor outputs for one input (the model and the random generator are left as they were)."
-        rng_state = torch.get_rng_state()
+        rng_state, was_training = torch.get_rng_state(), self.feature_extractor.training
         try:
-            with torch.no_grad(), evaluating(self.feature_extractor):  # batch norm must not learn from the dummy
+            self.feature_extractor.eval()  # batch norm must not learn from the dummy
+            with torch.no_grad():
                 return self.feature_extractor(torch.zeros(1, *self.in_size)).numel()
         finally:
+            self.feature_extractor.train(was_training)
             torch.set_rng_state(rng_state)
 
     def _make_mlp(self):
@@ -57,7 +58,8 @@ class CNN(nn.Module):
         return MLP(self._n_features(), [*self.hidden_dims, self.out_classes], nonlins)
 
     def forward(self, x):
-        return self.mlp(self.feature_extractor(x))
+        features = self.feature_extractor(x)
+        return self.mlp(features.reshape(features.shape[0], -1))
 
 # %% ../nbs/part4_cnn.ipynb #p4-overfit-helper
 from torch.utils.data import DataLoader

@@ -14,7 +14,8 @@ class Optimizer(abc.ABC):
     "Base class of optimizers: holds the parameters, clears their gradients, updates them."
 
     def __init__(self, params):
-        params = list(params)
+        if not isinstance(params, (list, tuple)):
+            params = list(params)  # the course asks for a list or tuple; a generator such as model.parameters() works too
         for p in params:
             if not (isinstance(p, torch.Tensor) or (isinstance(p, (tuple, list)) and len(p) == 2)):
                 raise TypeError("params must be torch tensors or (tensor, gradient) pairs, "
@@ -23,8 +24,10 @@ class Optimizer(abc.ABC):
 
     @property
     def params(self):
-        "(parameter, gradient) pairs; the gradient is None where none was computed yet."
-        return [(p, p.grad) if isinstance(p, torch.Tensor) else tuple(p) for p in self._params]
+        """(parameter, gradient) pairs, as the course defines them: a torch tensor gives its `.data` and its gradient's
+        `.data` (None before the first backward pass), which autograd does not track, so `p -= lr * dp` is legal."""
+        return [(p.data, None if p.grad is None else p.grad.data) if isinstance(p, torch.Tensor) else tuple(p)
+                for p in self._params]
 
     def zero_grad(self):
         "Set every gradient to zero, in place."

@@ -212,7 +212,8 @@ def part1(tmp_path_factory):
 
 
 def points(course, students):
-    return {st: None if sc["part1_backprop"] is None else sc["part1_backprop"].auto
+    "student -> the course's points of Part 1 (its additions, the extra_ cells, apart)"
+    return {st: None if sc["part1_backprop"] is None else sc["part1_backprop"].course
             for st, sc in scores(course, students).items()}
 
 
@@ -281,8 +282,10 @@ def test_a_crashed_batch_resumes_and_a_killed_worker_costs_only_its_submission(p
     # grades out: nbgrader's CSV and the per-part breakdown
     table = write_breakdown(course, students, course.root / "by_part.csv").read_text().splitlines()
     assert table[0].startswith("student,part1_backprop:test_leaky_relu,")
-    assert table[0].endswith(",part1_backprop,total") and len(table) == 4
-    assert table[3].split(",")[-2:] == ["0", "0"] and table[1].split(",")[-2:] == ["21", "21"]
+    assert table[0].endswith(",part1_backprop,part1_backprop:additions,course,additions,total") and len(table) == 4
+    # the course's 21 points and the project's 2 additional ones apart, then together
+    assert table[3].split(",")[-5:] == ["0", "0", "0", "0", "0"]
+    assert table[1].split(",")[-5:] == ["21", "2", "21", "2", "23"]
     assert "dw_transposed" in course.export_grades().read_text()
 
 
