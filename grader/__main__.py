@@ -1,5 +1,5 @@
-"""Instructor commands: `python -m grader {student,solution,student-edition,samples,autograde,feedback,grades,demo,
-demo-course}`."""
+"""Instructor commands: `python -m grader {student,solution,student-edition,samples,import,autograde,feedback,grades,
+demo,demo-course}`."""
 import argparse
 import shutil
 import subprocess
@@ -68,6 +68,9 @@ def main(argv=None):
     p = sub.add_parser("student-edition", help="the student edition: dist/<assignment>-student.tar.gz")
     p.add_argument("--dist", type=Path, default=ROOT / "dist", help="where to write it (default: %(default)s)")
     sub.add_parser("samples", help="write the sample submissions named in settings.ini to grader/submitted/")
+    p = sub.add_parser("import", help="submissions in the course's own format (zips or folders with hw2/*.py, or a zip "
+                                      "or folder of them) as notebooks in grader/submitted/")
+    p.add_argument("paths", nargs="+", type=Path)
     p = sub.add_parser("autograde", help="autograde submissions in grader/submitted/, then report and export")
     p.add_argument("students", nargs="*", help="student ids (default: every submission)")
     p.add_argument("--slurm", action="store_true", help="grade as Slurm job arrays (settings.ini [slurm]), then merge")
@@ -108,6 +111,16 @@ def main(argv=None):
             print(f"solution version: {course.solution_version().relative_to(ROOT)}")
         elif args.command == "samples":
             build_samples(course, course.settings.samples)
+        elif args.command == "import":
+            from grader.course_import import import_submissions
+            missing = [str(p) for p in args.paths if not p.exists()]
+            if missing:
+                raise CourseError(f"no such file or folder: {', '.join(missing)}")
+            if not course.release.exists():
+                course.student_version()
+            reports = [r for path in args.paths for r in import_submissions(course, path)]
+            print(f"\n{len(reports)} submissions imported into {shown(course.root / 'submitted')}/; "
+                  "grade them with `python -m grader autograde`")
         elif args.command == "autograde":
             students = args.students or submitted_students(course)
             missing = [st for st in students if not course.submitted(st).is_dir()]

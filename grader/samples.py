@@ -46,12 +46,15 @@ SAMPLES = {s.name: s for s in [
     Sample("cnn_pool_leftover", "the CNN also pools after the convolutions left over at the end", (
         ("cnn", "if (i + 1) % self.pool_every == 0:", "if (i + 1) % self.pool_every == 0 or i == len(self.channels) - 1:"),)),
     Sample("cnn_rng_disturbed", "counting the CNN's features consumes random numbers, so the weights differ", (
-        ("cnn", """        rng_state = torch.get_rng_state()
+        ("cnn", """        rng_state, was_training = torch.get_rng_state(), self.feature_extractor.training
         try:
-            with torch.no_grad(), evaluating(self.feature_extractor):  # batch norm must not learn from the dummy
+            self.feature_extractor.eval()  # batch norm must not learn from the dummy
+            with torch.no_grad():
                 return self.feature_extractor(torch.zeros(1, *self.in_size)).numel()
         finally:
-            torch.set_rng_state(rng_state)""", """        with torch.no_grad(), evaluating(self.feature_extractor):
+            self.feature_extractor.train(was_training)
+            torch.set_rng_state(rng_state)""", """        self.feature_extractor.eval()
+        with torch.no_grad():
             return self.feature_extractor(torch.rand(1, *self.in_size)).numel()"""),)),
     Sample("threshold_strict", "BinaryClassifier needs a probability above the threshold (> instead of >=)", (
         ("binary_classifier", "y_proba[:, self.positive_class] >= self.threshold",

@@ -97,11 +97,13 @@ CNN_FE = """layers, in_channels = [], self.in_size[0]
                 layers.append(POOLINGS[self.pooling_type](**self.pooling_params))
             in_channels = out_channels
         return nn.Sequential(*layers)"""
-CNN_NF = """rng_state = torch.get_rng_state()
+CNN_NF = """rng_state, was_training = torch.get_rng_state(), self.feature_extractor.training
         try:
-            with torch.no_grad(), evaluating(self.feature_extractor):  # batch norm must not learn from the dummy
+            self.feature_extractor.eval()  # batch norm must not learn from the dummy
+            with torch.no_grad():
                 return self.feature_extractor(torch.zeros(1, *self.in_size)).numel()
         finally:
+            self.feature_extractor.train(was_training)
             torch.set_rng_state(rng_state)"""
 RES_BETWEEN = """if dropout > 0:
                     layers.append(nn.Dropout2d(dropout))
