@@ -17,15 +17,18 @@ from grader.edition import REFERENCE_PACKAGE, build_student_package, grading_pac
 from grader.judging import INTEGRITY_CHECK, WARNINGS_TO_STDOUT
 from grader.sandbox import (CONFIG_VAR, KERNEL_NAME, KernelServer, SandboxConfig, bwrap_available, kill_all,
                             sandbox_uid, write_kernel_spec)
+from grader.torchvision_data import HOME_LINK, IN_SANDBOX, STARTUP as TORCHVISION_STARTUP, cached_cifar10
 
 
 def grading_ipython_dir(course: Course) -> Path:
-    "An IPython directory for the grading kernels, with the startup files: warnings to stdout, the integrity check."
+    """An IPython directory for the grading kernels, with the startup files: warnings to stdout, the integrity check,
+    torchvision's checksums of the grader's CIFAR-10 copy (grader/torchvision_data.py)."""
     ipython_dir = course.root / ".ipython"
     startup = ipython_dir / "profile_default" / "startup"
     startup.mkdir(parents=True, exist_ok=True)
     (startup / "00-warnings-to-stdout.py").write_text(WARNINGS_TO_STDOUT)
     (startup / "01-integrity.py").write_text(INTEGRITY_CHECK)
+    (startup / "02-torchvision-cifar10.py").write_text(TORCHVISION_STARTUP)
     return ipython_dir
 
 
@@ -77,7 +80,9 @@ class SandboxRunner(ParallelRunner):
 
     What every kernel reads is prepared once, in a `session` folder: the start-up files, the decoded data and the
     package template. A runner given the `session` of another (a grading process of the same batch) uses it as it
-    is; the one that made it removes it on `close`."""
+    is; the one that made it removes it on `close`. Every kernel also finds the CIFAR-10 it grades with in
+    torchvision's format, read-only, at ~/.pytorch-datasets/cifar-10-batches-py (grader/torchvision_data.py: a copy
+    cached once per source, outside the session)."""
 
     def __init__(self, course: Course, session: Path = None):
         super().__init__(course)
@@ -98,6 +103,7 @@ class SandboxRunner(ParallelRunner):
             warm_cache(cache)
             write_kernel_spec(self.session / "jupyter")
         self.read_only = [str(cache)]
+        self.torchvision_cifar10 = cached_cifar10()
         cifar10 = os.environ.get(CIFAR10_VAR)
         if cifar10:
             self.read_only.append(str(Path(cifar10).resolve()))
@@ -115,7 +121,9 @@ class SandboxRunner(ParallelRunner):
                 (box / folder).mkdir(mode=0o755)
             cfg = SandboxConfig(run=str(box / "run"), control=str(box / "control.sock"), ipython=str(self.ipython),
                                 uid=sandbox_uid(), read_only=self.read_only,
-                                replaced=[(str(box / "package"), str(Path(dlcourse.__file__).parent))], **self.limits)
+                                replaced=[(str(box / "package"), str(Path(dlcourse.__file__).parent)),
+                                          (str(self.torchvision_cifar10), IN_SANDBOX)],
+                                home_links={HOME_LINK: IN_SANDBOX}, **self.limits)
             self.server = KernelServer(cfg, {**os.environ, **self.env})
             cfg.save(box / "sandbox.json")
         return self.server

@@ -11,8 +11,9 @@ The sandbox has
 
 * no network (`--unshare-net`; kernels talk to nbgrader over IPC sockets in a folder bound into the sandbox);
 * its own process namespace, whose PID 1 is the server;
-* a read-only view of the system and the Python environment, the data the notebooks read, and nothing else: the
-  gradebook, the course's other folders, other students' work, the repository and the home folder are not there;
+* a read-only view of the system and the Python environment, the data the notebooks read (CIFAR-10 also where
+  torchvision looks for it, `SandboxConfig.home_links`), and nothing else: the gradebook, the course's other folders,
+  other students' work, the repository and the home folder are not there;
 * in place of the reference package, the submission's own (`grader.edition.grading_package`): the course's helpers
   and the student's exported exercises, no reference solution; the runner refills it for each submission;
 * an unprivileged user id of its own, no capabilities, and limits on each kernel: address space, processes, CPU
@@ -71,6 +72,7 @@ class SandboxConfig:
     uid: int  # the sandbox's user
     read_only: list = field(default_factory=list)  # paths bound read-only at the same place
     replaced: list = field(default_factory=list)  # [source, target]: `source` bound read-only in place of `target`
+    home_links: dict = field(default_factory=dict)  # {path in each kernel's home: the path in the sandbox it links to}
     memory_bytes: int = 8 << 30  # address space of each process
     max_processes: int = 256  # processes and threads of the sandbox's user
     cpu_seconds: int = 900  # CPU time of each process
@@ -395,6 +397,9 @@ def launch(connection_file: str) -> int:
     work, home, conn = box / "work", box / "home", box / "connection.json"
     shutil.copytree(cwd, work, symlinks=True)  # a throwaway copy: the submission cannot change its own files
     shutil.copytree(cfg.ipython, home / ".ipython")  # the grading start-up files
+    for name, target in cfg.home_links.items():  # e.g. read-only data where libraries look for it
+        (home / name).parent.mkdir(parents=True, exist_ok=True)
+        (home / name).symlink_to(target)
     shutil.copy(connection_file, conn)  # nbgrader's copy is readable by the instructor only
     for path in [box, conn, home, work, *work.rglob("*"), *home.rglob("*")]:
         os.lchown(path, cfg.uid, cfg.uid)

@@ -19,6 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from dlcourse.datasets import cifar10_sample
 from grader.course import ROOT, Course, load_settings
 from grader.edition import exercise_notebooks, reference_lines
 from grader.report import format_table, scores
@@ -303,7 +304,8 @@ def test_a_payload_that_stops_its_kernel_in_the_first_exercise_scores_0(graded, 
 def test_a_kernel_that_dies_costs_only_the_tests_after_it(graded):
     # os._exit in the Dropout exercise: the tests of the layers before it ran and keep their points
     _, _, table, _ = graded
-    assert table["os_exit"]["part1_backprop"].failed == ["test_dropout", "test_mlp"]
+    assert table["os_exit"]["part1_backprop"].failed == ["test_dropout", "test_mlp", "extra_layers_float64",
+                                                         "extra_mlp_options"]
     assert "KernelLost" in autograded_text(graded[0], "os_exit")
 
 
@@ -388,6 +390,54 @@ def test_a_test_that_needs_a_gpu_is_not_run_on_a_cpu_runner(graded):
     sc = table["reference"]["part1_backprop"]
     assert sc.not_run == ["test_layers_on_gpu"] and "test_layers_on_gpu" not in sc.failed
     assert "Not run: no GPU" in format_table({"reference": table["reference"]}, ["part1_backprop"])
+
+
+# Code that loads CIFAR-10 as torchvision's tutorials do: the grader's copy, with no network, and read-only
+LOADS_CIFAR10 = """
+import errno, os
+from torchvision.datasets import CIFAR10
+from torchvision.transforms import ToTensor
+_ds = CIFAR10(root=os.path.expanduser("~/.pytorch-datasets"), train=False, download=True, transform=ToTensor())
+print("CIFAR10", len(_ds), tuple(_ds[0][0].shape), _ds.targets[:20], int(_ds.data.astype("int64").sum()))
+for _name in ("new-file", "test_batch"):
+    try:
+        open(os.path.expanduser(f"~/.pytorch-datasets/cifar-10-batches-py/{_name}"), "ab").write(b"x")
+        print("BREACH wrote", _name)
+    except OSError as _e:
+        print("not written:", _name, errno.errorcode[_e.errno])
+from dlcourse.datasets import find_cifar10
+find_cifar10(train=False)
+"""
+
+
+@pytest.fixture(scope="module")
+def loads_cifar10(tmp_path_factory):
+    "A Part 1 submission whose first exercise cell also runs `LOADS_CIFAR10`, graded in the sandbox."
+    os.environ.pop("DLCOURSE_CIFAR10", None)  # the embedded sample
+    settings = dataclasses.replace(load_settings(), parts=("part1_backprop",), runner="sandbox", cell_timeout=60,
+                                   notebook_timeout=180)
+    course = Course(settings, root=tmp_path_factory.mktemp("course-cifar10"))
+    course.student_version()
+    build_submission(course, SAMPLES["reference"])
+    add_payload(course, "loads_cifar10", "reference", LOADS_CIFAR10)
+    runner = make_runner(course)
+    try:
+        error = runner.grade_one("loads_cifar10")
+    finally:
+        runner.close()
+    return course, error, scores(course, ["loads_cifar10"])["loads_cifar10"]["part1_backprop"]
+
+
+def test_a_sandboxed_kernel_loads_cifar10_with_torchvision_offline_read_only(loads_cifar10):
+    course, error, score = loads_cifar10
+    text = autograded_text(course, "loads_cifar10")
+    sample = cifar10_sample(train=False)
+    assert f"CIFAR10 1000 (3, 32, 32) {sample.labels[:20].tolist()} {int(sample.images.long().sum())}" in text
+    assert "not written: new-file EROFS" in text  # a read-only mount
+    assert "not written: test_batch" in text  # (EACCES: the instructor's file, refused before the mount's EROFS)
+    assert "BREACH" not in text
+    assert "test: 1000 images from the embedded sample" in text  # find_cifar10 does not take the copy for CIFAR-10
+    assert error is None and score.auto == score.auto_max
 
 
 def test_a_fork_bomb_is_contained_and_keeps_the_points_before_it_ran_out(graded):
