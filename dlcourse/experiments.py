@@ -278,6 +278,7 @@ def save_experiment(*args):
         cfg = {**cfg, "run_name": run_name, "out_dir": out_dir}
     else:
         cfg, fit_res = args
+    Path(cfg["out_dir"]).mkdir(parents=True, exist_ok=True)
     path = result_path(cfg["out_dir"], cfg["run_name"], cfg["layers_per_block"], cfg["filters_per_layer"])
     write_json_atomic(path, dict(config=cfg, results=fit_res._asdict()))
     print(f"*** Output file {path} written")

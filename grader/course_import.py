@@ -191,6 +191,8 @@ def place(modules: dict, notebooks: dict, student: str = "student") -> tuple:
             cells.setdefault(key, []).extend(defs)
             imports.setdefault(key, [])
             imports[key] += [line for line in module_imports if line not in imports[key]]
+        module_names = {n for names, _, _ in segments for n in names}
+        _import_from_other_notebooks(module, module_names, targets, imports, notebooks)
         # helpers go with the first placed definition that uses them (directly or through another helper)
         placed_sources = {name: (key, _used_names(ast.parse(text))) for key, defs in targets.items()
                           for name, text in defs if not _is_answer(notebooks, key)}
@@ -204,6 +206,20 @@ def place(modules: dict, notebooks: dict, student: str = "student") -> tuple:
             placed_sources[name] = (key, _used_names(node))
             report.helpers[f"{module}.{name}"] = user
     return _cell_sources(notebooks, cells, imports, report), report
+
+
+def _import_from_other_notebooks(module, module_names, targets, imports, notebooks):
+    """A definition placed in one notebook may use a name of its module that another notebook defines (Part 5's
+    YourCNN uses Part 4's blocks): it is imported from the package, as the notebooks' exports make it."""
+    code = {key: defs for key, defs in targets.items() if not _is_answer(notebooks, key)}
+    placed_in = {name: key[0] for key, defs in code.items() for name, _ in defs}
+    for key, defs in code.items():
+        here = given_names({key[0]: notebooks[key[0]]}) | {n for n, part in placed_in.items() if part == key[0]}
+        used = set().union(*(_used_names(ast.parse(text)) for _, text in defs)) & module_names
+        elsewhere = sorted(n for n in used - here if n in placed_in or n in given_names(notebooks))
+        line = f"from dlcourse.{module} import {', '.join(elsewhere)}" if elsewhere else None
+        if line and line not in imports[key]:
+            imports[key].append(line)
 
 
 def _is_answer(notebooks, key) -> bool:

@@ -6,6 +6,7 @@ entry in this process (tests/bank_runner.py), as `nbgrader autograde` would run 
 """
 import ast
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -122,3 +123,20 @@ def test_hyper_parameters_are_judged_apart_from_earlier_parts():
         judge(None, {**seen, "sgd": {**sgd, "lr": 0.0}})
     with pytest.raises(AssertionError, match="memorise the 50 images"):
         judge(None, {**seen, "loss": "MyOwnLoss"})
+
+
+def course_variants():
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent / "course_format"))
+    from variants import VARIANTS
+    return VARIANTS
+
+
+@pytest.mark.parametrize("variant", course_variants(), ids=lambda v: v.name)
+def test_correct_code_written_to_the_course_skeleton_passes_every_main_cell(variant):
+    "Variants the course allows of a solution written to its own skeleton (tests/course_format/variants.py)."
+    from test_course_format import main_cell_failures, parts_of, variant_modules
+    parts = parts_of(Path(variant.module).stem)
+    failures, report = main_cell_failures(variant_modules(variant), parts=parts)
+    assert failures == {}, f"{variant.name} ({variant.description}): {failures}"
+    assert report.problems == [], report.problems

@@ -13,6 +13,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from dlcourse.authoring import SOLUTION_BEGIN, SOLUTION_END
 from grader.course import load_settings
 from grader.course_import import place, read_submission, submissions_in
 from grader.report import is_extra
@@ -29,10 +30,26 @@ def reference_modules() -> dict:
     return read_submission(REFERENCE)
 
 
+def student_version(part):
+    "The notebook as students get it: each solution region replaced by `raise NotImplementedError()`."
+    nb = nbformat.read(ROOT / "nbs" / f"{part}.ipynb", as_version=4)
+    for cell in nb.cells:
+        lines, inside = [], False
+        for line in cell.source.splitlines():
+            if line.strip() == SOLUTION_BEGIN:
+                inside = True
+                lines.append(line[:len(line) - len(line.lstrip())] + "raise NotImplementedError()")
+            elif line.strip() == SOLUTION_END:
+                inside = False
+            elif not inside:
+                lines.append(line)
+        cell.source = "\n".join(lines)
+    return nb
+
+
 def main_cell_failures(modules: dict, parts=PARTS):
     "The course's test cells (not `extra_`) that fail with `modules` placed in the notebooks, and the import report."
-    notebooks = {p: nbformat.read(ROOT / "nbs" / f"{p}.ipynb", as_version=4) for p in load_settings().parts}
-    sources, report = place(modules, notebooks)
+    sources, report = place(modules, {p: student_version(p) for p in load_settings().parts})
     failures = {}
     for part in parts:
         reference = {gid: source for gid, _, _, source in load_cells(part)}
@@ -93,3 +110,43 @@ def test_an_lms_download_of_course_submissions(tmp_path):
     assert not any(k.startswith("part2_optimizers/") for k in reports["333"].placed)
     assert any(item.startswith("layers.unused_helper:") for item in reports["444"].not_placed)
     assert "unused_helper" in str(reports["444"])
+
+
+def variant_modules(variant) -> dict:
+    "The reference's modules with `variant`'s edits made (each must apply exactly once)."
+    modules = reference_modules()
+    module = Path(variant.module).stem
+    for old, new in variant.edits:
+        assert modules[module].count(old) == 1, f"{variant.name}: {old!r} is not once in {variant.module}"
+        modules[module] = modules[module].replace(old, new)
+    return modules
+
+
+def parts_of(module: str) -> list:
+    "The notebooks (of PARTS) whose solution cells a course module's definitions go to."
+    sources, _ = place({module: reference_modules()[module]}, {p: student_version(p) for p in load_settings().parts})
+    return [p for p in PARTS if p in sources]
+
+
+@pytest.fixture
+def torchvision_home(tmp_path, monkeypatch):
+    "A home whose ~/.pytorch-datasets holds the grader's torchvision copy of CIFAR-10, as a sandboxed kernel's does."
+    import torchvision.datasets
+    from grader.torchvision_data import STARTUP, cached_cifar10
+    monkeypatch.delenv("DLCOURSE_CIFAR10", raising=False)
+    (tmp_path / ".pytorch-datasets").mkdir()
+    (tmp_path / ".pytorch-datasets" / "cifar-10-batches-py").symlink_to(cached_cifar10())
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # the course's cnn_experiment writes ./results
+    cls = torchvision.datasets.CIFAR10
+    saved = cls.train_list, cls.test_list, cls.meta
+    exec(STARTUP, {})  # what the grading kernels' start-up does
+    yield tmp_path
+    cls.train_list, cls.test_list, cls.meta = saved
+
+
+def test_the_course_faithful_cnn_experiment_trains_on_torchvisions_cifar10(torchvision_home):
+    "Part 5 as the course writes it: cnn_experiment loads CIFAR-10 with torchvision from ~/.pytorch-datasets."
+    failures, report = main_cell_failures(reference_modules(), parts=["part5_experiments"])
+    assert failures == {}, failures
+    assert {"part5_experiments/cnn_experiment", "part5_experiments/your_cnn"} <= set(report.placed)
