@@ -62,14 +62,15 @@ class CNN(nn.Module):
         return self.mlp(features.reshape(features.shape[0], -1))
 
 # %% ../nbs/part4_cnn.ipynb #p4-overfit-helper
-from torch.utils.data import DataLoader
-
-from .classifier import ArgMaxClassifier
-from .training import ClassifierTrainer
-
 def overfit_few_images(hp: dict, ds_train, seed: int, device=None, epochs: int = 25) -> float:
     """The best training accuracy (%) of a small CNN (K=[32], P=1, H=[100]) trained with `hp` (`loss_fn` and the
     arguments of `torch.optim.SGD`) on the first 50 images of `ds_train`, in batches of 2, for `epochs` epochs."""
+    # imported here: the cnn module itself needs only the mlp module, as the course's does, so that a classifier or
+    # training module that fails to import costs nothing in Parts 4 and 5
+    from torch.utils.data import DataLoader
+    from dlcourse.classifier import ArgMaxClassifier
+    from dlcourse.training import ClassifierTrainer
+
     hp = dict(hp)
     loss_fn = hp.pop("loss_fn")
     torch.manual_seed(seed)
