@@ -4,8 +4,9 @@ conditions the course's notebooks assert (see the course skeleton's API.md).
 
     python tests/course_format/check_reference.py [--ref DIR]
 
-DIR defaults to tests/course_format/reference. One line per check; the exit
-status is non-zero when any check fails.
+DIR defaults to tests/course_format/reference. --slow adds the Part 3 notebook's
+full depth x width grid of mlp_experiment (about 30 s). One line per check; the
+exit status is non-zero when any check fails.
 """
 
 import argparse
@@ -24,6 +25,7 @@ ASSETS = Path("/work/shared/course-assets")
 
 parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
 parser.add_argument("--ref", default=str(HERE / "reference"), help="folder holding hw2/ and cs236781/")
+parser.add_argument("--slow", action="store_true", help="also run the slow checks")
 ARGS = parser.parse_args()
 REF = Path(ARGS.ref).resolve()
 sys.path.insert(0, str(REF))
@@ -49,11 +51,20 @@ import hw2.optimizers as optimizers
 import hw2.training as training
 from hw2.grad_compare import compare_layer_to_torch
 
+torch.set_num_threads(1)  # small ops; the machine's cores are shared
+
 CHECKS = []
 
 
 def check(fn):
     CHECKS.append(fn)
+    return fn
+
+
+def slow_check(fn):
+    "A check run only with --slow."
+    if ARGS.slow:
+        CHECKS.append(fn)
     return fn
 
 
@@ -287,10 +298,13 @@ def _run_steps(opt_cls, hand_step, **kw):
     state = [torch.zeros_like(e) for e in expect]
     before = no_grad.detach().clone()
     opt = opt_cls(params, **kw)
+    fresh = [g.clone() for g in grads]
     for _ in range(3):
+        for g, f in zip(grads, fresh):  # as zero_grad + backward would
+            g.copy_(f)
         opt.step()
         for i in range(2):
-            expect[i], state[i] = hand_step(expect[i], grads[i], state[i])
+            expect[i], state[i] = hand_step(expect[i], fresh[i], state[i])
     assert_close(p1, expect[0], atol=1e-5, what="tuple param")
     assert_close(t.detach(), expect[1], atol=1e-5, what="tensor param")
     assert torch.equal(no_grad.detach(), before), "a param without grad was updated"
@@ -647,6 +661,21 @@ def mlp_experiment_returns():
     return f"valid {valid_acc:.1f}%, test {test_acc:.1f}%"
 
 
+@slow_check
+def mlp_experiment_grid():
+    # the Part 3 notebook's architecture experiment and its asserts
+    dl_train, dl_valid, dl_test = moons()
+    torch.manual_seed(42)
+    test_accs = []
+    for width in [2, 8, 32, 128]:
+        for depth in [1, 2, 4]:
+            (_, _, _, test_acc), _ = quiet(experiments.mlp_experiment, depth, width, dl_train, dl_valid, dl_test, n_epochs=10)
+            test_accs.append(test_acc)
+    lo, q75 = np.min(test_accs), np.quantile(test_accs, 0.75)
+    assert lo >= 75.0 and q75 >= 85.0, (lo, q75)
+    return f"min {lo:.1f}%, 75th percentile {q75:.1f}%"
+
+
 # ------------------------------------------------------------------- Part 4: CNN
 
 CNN_PARAMS = [
@@ -860,11 +889,11 @@ def resnet_structure():
 @check
 def resnet_eval_relu_sum():
     torch.manual_seed(3)
-    net = cnn.ResNet((3, 32, 32), 10, channels=[8, 16, 16, 16, 8], pool_every=2, hidden_dims=[20],
+    net = cnn.ResNet((3, 32, 32), 10, channels=[8, 16, 16, 16, 4, 16, 8], pool_every=3, hidden_dims=[20],
                      batchnorm=True, dropout=0.0, bottleneck=True, pooling_params=dict(kernel_size=2))
     net.eval()
     kinds = [type(m).__name__ for m in net.feature_extractor]
-    assert kinds == ["ResidualBlock", "MaxPool2d", "ResidualBlock", "MaxPool2d", "ResidualBlock"], kinds
+    assert kinds == ["ResidualBlock", "MaxPool2d", "ResidualBottleneckBlock", "MaxPool2d", "ResidualBlock"], kinds
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         h = x
@@ -956,18 +985,27 @@ def cnn_experiment_smoke():
 
 @check
 def cli_help():
-    env = dict(os.environ, PYTHONPATH=str(REF))
+    env = dict(os.environ, PYTHONPATH=str(REF), OMP_NUM_THREADS="1")
     p = subprocess.run([sys.executable, "-m", "hw2.experiments", "--help"], cwd=REF, env=env,
                        capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stderr[-2000:]
     assert "CS236781 HW2 Experiments" in p.stdout and "run-exp" in p.stdout, p.stdout
-    sp = subprocess.run([sys.executable, "-m", "hw2.experiments", "run-exp", "--help"], cwd=REF, env=env,
-                        capture_output=True, text=True, timeout=300)
-    assert sp.returncode == 0, sp.stderr[-2000:]
+    # run-exp --help, in this process
+    argv, buf = sys.argv, io.StringIO()
+    try:
+        sys.argv = ["hw2.experiments", "run-exp", "--help"]
+        with contextlib.redirect_stdout(buf):
+            experiments.parse_cli()
+    except SystemExit as e:
+        assert e.code in (0, None), e.code
+    else:
+        raise AssertionError("run-exp --help did not exit")
+    finally:
+        sys.argv = argv
     for opt in ("--run-name", "--out-dir", "--seed", "--device", "--bs-train", "--bs-test", "--batches", "--epochs",
                 "--early-stopping", "--checkpoints", "--lr", "--reg", "--filters-per-layer", "--layers-per-block",
                 "--pool-every", "--hidden-dims", "--model-type"):
-        assert opt in sp.stdout, f"{opt} missing from run-exp --help"
+        assert opt in buf.getvalue(), f"{opt} missing from run-exp --help"
 
 
 @check

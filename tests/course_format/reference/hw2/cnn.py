@@ -1,6 +1,5 @@
 import torch
 import torch.nn as nn
-import itertools as it
 from torch import Tensor
 from typing import Sequence
 

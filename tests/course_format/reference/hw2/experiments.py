@@ -4,7 +4,6 @@ import json
 import torch
 import random
 import argparse
-import itertools
 import torchvision
 from torch.utils.data import DataLoader
 
@@ -39,14 +38,13 @@ def mlp_experiment(
         model=MLP(
             in_dim=2,
             dims=[*[width] * depth, 2],
-            nonlins=[*["relu"] * depth, "none"],
+            nonlins=[*["tanh"] * depth, "none"],
         ),
         threshold=0.5,
     )
+    # tanh can't die like a narrow ReLU net (width 2) can
     loss_fn = torch.nn.CrossEntropyLoss()
-    optimizer = torch.optim.SGD(
-        params=model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4
-    )
+    optimizer = torch.optim.Adam(params=model.parameters(), lr=1e-2)
     trainer = ClassifierTrainer(model, loss_fn, optimizer)
 
     fit_res = trainer.fit(dl_train, dl_valid, num_epochs=n_epochs, print_every=0)

@@ -4,7 +4,6 @@ import sys
 import torch
 import torch.nn as nn
 import tqdm.auto
-from torch import Tensor
 from typing import Any, Callable, Optional
 from torch.optim import Optimizer
 from torch.utils.data import DataLoader
