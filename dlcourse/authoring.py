@@ -4,7 +4,7 @@
 __all__ = ['SOLUTION_BEGIN', 'SOLUTION_END', 'HIDDEN_BEGIN', 'HIDDEN_END', 'JUDGE_GLOBALS', 'strip_markers',
            'strip_grading_markers', 'solution_lines', 'given_lines', 'remove_hidden_tests', 'written_here',
            'find_asset', 'judge_namespace', 'as_judged', 'round_trip', 'hidden_test', 'default_dout', 'observe_block',
-           'judge_block']
+           'judge_block', 'layers_of']
 
 # %% ../nbs/00_authoring.ipynb #authoring-002
 import re
@@ -143,3 +143,27 @@ def judge_block(seen: dict, fn, x, dout=None, name="the layer", rtol=1e-5, atol=
     for k, ((_, grad), p) in enumerate(zip(seen["params"], params)):
         assert grad.shape == p.shape, f"{name}: the gradient of parameter {k} has the parameter's shape"
         assert torch.allclose(grad, p.grad, rtol=rtol, atol=atol), f"{name}: the gradient of parameter {k}"
+
+# %% ../nbs/00_authoring.ipynb #authoring-layers
+def layers_of(module) -> list:
+    "The layers inside `module`, in order and whatever their grouping, as tuples of what each computes."
+    import torch.nn as nn
+    pair = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v, v)
+    layers = []
+    for m in module.modules():
+        if next(m.children(), None) is not None or isinstance(m, (nn.Identity, nn.Sequential, nn.ModuleList)):
+            continue
+        if isinstance(m, nn.modules.dropout._DropoutNd):
+            if m.p > 0:
+                layers.append((type(m).__name__, m.p))
+        elif isinstance(m, nn.Conv2d):
+            layers.append(("Conv2d", m.in_channels, m.out_channels, pair(m.kernel_size), pair(m.stride), m.bias is not None))
+        elif isinstance(m, nn.Linear):
+            layers.append(("Linear", m.in_features, m.out_features, m.bias is not None))
+        elif isinstance(m, nn.BatchNorm2d):
+            layers.append(("BatchNorm2d", m.num_features))
+        elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            layers.append((type(m).__name__, pair(m.kernel_size), pair(m.stride or m.kernel_size)))
+        else:
+            layers.append((type(m).__name__, getattr(m, "negative_slope", None)))
+    return layers

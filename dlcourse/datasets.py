@@ -3,7 +3,7 @@
 # %% auto #0
 __all__ = ['CIFAR10_CLASSES', 'ENV_VAR', 'SAMPLE', 'IMAGE_SUFFIXES', 'TORCHVISION_DIR', 'SAMPLE_COPY', 'ImageTensorDataset',
            'read_image_folder', 'cache_dir', 'load_image_folder', 'cifar10', 'cifar10_sample', 'find_cifar10',
-           'as_tensors', 'export_sample', 'rotate_2d', 'rotated_moons']
+           'as_tensors', 'export_sample', 'rotate_2d', 'rotated_moons', 'flatten']
 
 # %% ../nbs/02_datasets.ipynb #ds-002
 import hashlib
@@ -219,3 +219,21 @@ def rotated_moons(n=10_000, seed=42, train_fraction=0.8):
     splits = [(0, n_fit), (n_fit, n_train), (n_train, n)]
     return tuple(torch.utils.data.TensorDataset(torch.from_numpy(X[a:b]).float(), torch.from_numpy(y[a:b]))
                  for a, b in splits)
+
+# %% ../nbs/02_datasets.ipynb #ds-flatten
+def flatten(dataloader) -> tuple:
+    "All batches of `dataloader` concatenated along dim 0: a tuple with one tensor per element of a batch."
+    columns = None
+    for batch in dataloader:
+        if isinstance(batch, torch.Tensor):
+            parts = (batch,)
+        elif isinstance(batch, (tuple, list)):
+            parts = tuple(batch)
+        elif isinstance(batch, dict):
+            parts = tuple(batch[key] for key in sorted(batch))
+        else:
+            raise TypeError(f"a batch must be a tensor, a tuple or list of tensors, or a dict, not {type(batch).__name__}")
+        columns = [[] for _ in parts] if columns is None else columns
+        for column, part in zip(columns, parts):
+            column.append(part)
+    return tuple(torch.cat(column) for column in columns or [])

@@ -4,6 +4,8 @@
 __all__ = ['ACTIVATIONS', 'ACTIVATION_DEFAULT_KWARGS', 'make_activation', 'MLP']
 
 # %% ../nbs/part3_mlp.ipynb #p3-002
+from collections import defaultdict
+
 import torch
 import torch.nn as nn
 
@@ -19,17 +21,9 @@ ACTIVATIONS = {
     None: nn.Identity,
 }
 
-# Default keyword arguments of each activation
-ACTIVATION_DEFAULT_KWARGS = {
-    "relu": dict(),
-    "tanh": dict(),
-    "sigmoid": dict(),
-    "softmax": dict(dim=1),
-    "logsoftmax": dict(dim=1),
-    "lrelu": dict(negative_slope=0.01),
-    "none": dict(),
-    None: dict(),
-}
+# Default keyword arguments of each activation, as the course has them: softmax normalises over the classes, every
+# other activation takes its own defaults (ACTIVATIONS[name](**ACTIVATION_DEFAULT_KWARGS[name], **more) works)
+ACTIVATION_DEFAULT_KWARGS = defaultdict(dict, softmax=dict(dim=1), logsoftmax=dict(dim=1))
 
 def make_activation(nonlin):
     "An activation module from a name in ACTIVATIONS, or the module itself."
