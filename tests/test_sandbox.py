@@ -388,7 +388,7 @@ def test_a_number_shown_as_a_result_earns_no_points(graded):
 def test_a_test_that_needs_a_gpu_is_not_run_on_a_cpu_runner(graded):
     _, _, table, _ = graded
     sc = table["reference"]["part1_backprop"]
-    assert sc.not_run == ["test_layers_on_gpu"] and "test_layers_on_gpu" not in sc.failed
+    assert sc.not_run == ["extra_layers_on_gpu"] and "extra_layers_on_gpu" not in sc.failed
     assert "Not run: no GPU" in format_table({"reference": table["reference"]}, ["part1_backprop"])
 
 
