@@ -1,5 +1,5 @@
 """Instructor commands: `python -m grader {student,solution,student-edition,samples,import,autograde,feedback,grades,
-demo,demo-course}`."""
+similarity,demo,demo-course}`."""
 import argparse
 import shutil
 import subprocess
@@ -90,6 +90,10 @@ def main(argv=None):
     p.add_argument("--root", type=Path, default=ROOT / "build" / "demo-course", help="its course directory")
     sub.add_parser("feedback", help="HTML feedback of every autograded submission in grader/feedback/ (no hidden tests)")
     sub.add_parser("grades", help="print the grade table and write grader/grades.csv")
+    p = sub.add_parser("similarity", help="rank pairs of submissions by how alike their exercises are (copying check): "
+                                          "grader/similarity/")
+    p.add_argument("--parts", nargs="+", default=None, help="the notebooks to compare (default: all of settings.ini)")
+    p.add_argument("--top", type=int, default=10, help="pairs to print (default: %(default)s)")
     sub.add_parser("demo", help="the whole loop on the sample submissions")
     args = parser.parse_args(argv)
 
@@ -134,6 +138,10 @@ def main(argv=None):
             print(f"feedback: {course.feedback().relative_to(ROOT)}/")
         elif args.command == "grades":
             report(course, submitted_students(course))
+        elif args.command == "similarity":
+            from grader.similarity import similarity, summary
+            result = similarity(course, args.parts)
+            print(f"{summary(result, args.top)}\nreport: {shown(result.folder / 'index.html')}")
         elif args.command == "demo":
             start = time.time()
             print("1/4 exporting the library from nbs/ (nbdev-export)")
