@@ -97,6 +97,9 @@ SAMPLES = {s.name: s for s in [
         # implicit softmax dimension: correct for 2-D scores, but torch warns (graded kernels print warnings to stdout)
         ("classifier", "return self.softmax(z)", "return nn.functional.softmax(z)"),
     )),
+    Sample("classifier_import_fails", "the classifier module fails to import (the course's removed "
+           "plt.cm.get_cmap as a default argument): Part 3's experiments lose (they import it), Parts 4 and 5 do not", (
+        ("decision_boundary", "cmap=plt.cm.coolwarm", 'cmap=plt.cm.get_cmap("coolwarm")'),)),
     Sample("kl_interleaved", "cnn_experiment repeats the list K L times (K=[32, 64], L=2 -> 32, 64, 32, 64)", (
         ("cnn_experiment", "channels = channels_of(filters_per_layer, layers_per_block)",
          "channels = list(filters_per_layer) * layers_per_block"),)),

@@ -13,6 +13,7 @@ from dlcourse.authoring import HIDDEN_BEGIN, SOLUTION_BEGIN, given_lines, remove
 from grader.course import ROOT, Course, CourseError, check_no_leaks, load_settings
 from grader.report import format_table, scores
 from grader.batch import Batch
+from grader.course_import import import_submissions
 from grader.samples import SAMPLES, build_submission, edited_parts
 
 
@@ -29,13 +30,28 @@ def course(tmp_path_factory):
 # whole). The bank (tests/test_bank.py) runs every notebook's hidden tests on many more bugs, in process.
 WHOLE = ("reference", "blank", "alt_conventions")
 BUGS = [n for n in SAMPLES if n not in WHOLE]
+# a module that fails to import is graded with the later parts that must not depend on it
+SUBMITTED = {"classifier_import_fails": None}  # None: every notebook
+# where a bug shows when not in the notebook it is written in: the classifier module's import fails, and Part 3's
+# experiments import it (as the course's do); its own notebook's cells ran before the failing definition
+LOSES_IN = {"classifier_import_fails": ["part3_experiments"]}
+# a complete solution written to the course's own skeleton, handed in in the course's format (hw2/*.py)
+COURSE_FORMAT = Path(__file__).resolve().parent / "course_format" / "reference"
+
+
+def submitted_parts(course, name):
+    return SUBMITTED[name] or course.settings.parts if name in SUBMITTED else edited_parts(course, SAMPLES[name])
 
 
 @pytest.fixture(scope="module")
-def graded(course):
+def graded(course, tmp_path_factory):
     names = list(SAMPLES)
     for name in names:
-        build_submission(course, SAMPLES[name], None if name in WHOLE else edited_parts(course, SAMPLES[name]))
+        build_submission(course, SAMPLES[name], None if name in WHOLE else submitted_parts(course, name))
+    handed_in = tmp_path_factory.mktemp("lms") / "hw2-course_format"
+    shutil.copytree(COURSE_FORMAT, handed_in)
+    import_submissions(course, handed_in, out=lambda report: None)
+    names.append("course_format")
     errors = Batch(course).grade(names, progress=False)
     assert errors == {name: None for name in names}
     return scores(course, names)
@@ -119,6 +135,21 @@ def test_reference_gets_full_marks_and_blank_gets_zero(graded):
         assert sc.auto == 0, part
 
 
+def test_a_module_that_fails_to_import_costs_no_points_in_parts_that_do_not_import_it(graded):
+    # the course's Part 4 and 5 modules never import the classifier module: neither do ours
+    scored = graded["classifier_import_fails"]
+    assert scored["part3_experiments"].course < scored["part3_experiments"].course_max
+    for part in ("part4_cnn", "part5_experiments"):
+        assert scored[part].auto == scored[part].auto_max > 0, (part, scored[part].failed)
+
+
+def test_a_solution_written_to_the_course_skeleton_gets_every_course_point(graded):
+    "Imported from the course's format (python -m grader import); only the project's additions may lose points."
+    for part, sc in graded["course_format"].items():
+        assert sc is not None and sc.course == sc.course_max > 0, (part, sc and sc.failed)
+        assert all(gid.startswith("extra_") for gid in sc.failed), (part, sc.failed)
+
+
 def test_correct_alternative_conventions_get_full_marks(graded):
     for part, sc in graded["alt_conventions"].items():
         assert sc.auto == sc.auto_max, (part, sc.failed)
@@ -128,11 +159,12 @@ def test_correct_alternative_conventions_get_full_marks(graded):
 def test_each_buggy_submission_loses_points_in_its_notebooks_only(course, graded, name):
     # in the notebooks its bug is in; the notebooks it left out score 0, as nbgrader scores a missing notebook
     # (a bug may cost a notebook all its points: grid_threshold_unset fails the grid's one test cell)
-    parts = edited_parts(course, SAMPLES[name])
+    parts = LOSES_IN.get(name) or edited_parts(course, SAMPLES[name])
     auto = sum(graded[name][part].auto for part in parts)
     auto_max = sum(graded[name][part].auto_max for part in parts)
     assert auto < auto_max, (name, auto, auto_max)
-    assert all(graded[name][part].auto == 0 for part in course.settings.parts if part not in parts)
+    submitted = submitted_parts(course, name)
+    assert all(graded[name][part].auto == 0 for part in course.settings.parts if part not in submitted)
     # and only there: with the reference in every other notebook it would score in between (make demo shows it)
     assert auto_max < sum(sc.auto_max for sc in graded["reference"].values())
 
@@ -144,7 +176,7 @@ def test_grade_table_and_csv(course, graded):
     assert any(line.startswith("reference") and f"{full:g} / {full:g}" in line for line in table.splitlines())
     csv = course.export_grades().read_text().splitlines()
     assert csv[0].startswith("assignment,duedate,timestamp,student_id")
-    assert {row.split(",")[3] for row in csv[1:]} == set(SAMPLES)
+    assert {row.split(",")[3] for row in csv[1:]} == set(SAMPLES) | {"course_format"}
 
 
 def test_student_can_export_their_notebook_to_a_package(course, graded, tmp_path):
@@ -185,7 +217,11 @@ def test_feedback_shows_no_hidden_test(course, graded, tmp_path):
     secret = hidden_only_lines(course)
     assert len(secret) > 50
     for page in pages:
-        leaked = sorted(secret & page_lines(page))
+        # a line the student wrote too is theirs to see (an imported course submission has its own imports)
+        student, part = page.relative_to(feedback).parts[0], page.stem
+        submitted = nbformat.read(course.submitted(student) / f"{part}.ipynb", as_version=4)
+        own = {line.strip() for cell in submitted.cells for line in cell.source.splitlines()}
+        leaked = sorted((secret - own) & page_lines(page))
         assert not leaked, f"{page.relative_to(feedback)} shows hidden test lines: {leaked[:3]}"
     # the scan can fail: an autograded notebook rendered as plain nbconvert would render it shows hidden tests
     from nbconvert import HTMLExporter
