@@ -53,9 +53,12 @@ SAMPLES = {s.name: s for s in [
                 return self.feature_extractor(torch.zeros(1, *self.in_size)).numel()
         finally:
             self.feature_extractor.train(was_training)
-            torch.set_rng_state(rng_state)""", """        self.feature_extractor.eval()
+            torch.set_rng_state(rng_state)""", """        was_training = self.feature_extractor.training
+        self.feature_extractor.eval()
         with torch.no_grad():
-            return self.feature_extractor(torch.rand(1, *self.in_size)).numel()"""),)),
+            features = self.feature_extractor(torch.rand(1, *self.in_size)).numel()
+        self.feature_extractor.train(was_training)
+        return features"""),)),
     Sample("threshold_strict", "BinaryClassifier needs a probability above the threshold (> instead of >=)", (
         ("binary_classifier", "y_proba[:, self.positive_class] >= self.threshold",
          "y_proba[:, self.positive_class] > self.threshold"),)),
