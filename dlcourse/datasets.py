@@ -11,6 +11,7 @@ import importlib.resources
 import io
 import os
 import tarfile
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -112,9 +113,12 @@ def load_image_folder(src, split="train", transform=None, cache=True, shuffle_se
         images, labels, classes = read_image_folder(src, split)
         if target is not None:
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_suffix(".tmp")
+            # a file of its own: notebooks tested in parallel may decode the same split at once (the last rename wins)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}-", suffix=".tmp")
+            os.close(fd)
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the cache from the grading sandbox's user
             torch.save((images, labels, classes), tmp)
-            tmp.replace(target)
+            os.replace(tmp, target)
     if shuffle_seed is not None:
         order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(shuffle_seed))
         images, labels = images[order], labels[order]
