@@ -153,7 +153,8 @@ def place(modules: dict, notebooks: dict, student: str = "student") -> tuple:
     """Place the definitions of `modules` (module name -> source of `hw2/<module>.py`) in the solution cells of
     `notebooks` (part -> notebook). Returns ({part: {grade_id: new cell source}}, ImportReport)."""
     report = ImportReport(student)
-    given = given_names(notebooks)
+    given_in = {part: given_names({part: nb}) for part, nb in notebooks.items()}
+    given = set().union(*given_in.values())
     cells = {}  # (part, gid) -> list of (name, source) placed, in the submission's order
     imports = {}  # (part, gid) -> import lines
     for module in MODULES:
@@ -176,9 +177,9 @@ def place(modules: dict, notebooks: dict, student: str = "student") -> tuple:
         for names, text, node in segments:
             if not names:
                 continue
-            if isinstance(node, ast.Assign) and names[0] in ("__all__",):
+            if isinstance(node, ast.Assign) and names[0] == "__all__":
                 continue
-            if names[0] in where and where[names[0]][1] == names[0] and isinstance(node, ast.Assign):
+            if names[0] in where and _is_answer(notebooks, where[names[0]]) and isinstance(node, ast.Assign):
                 # an answer string such as part1_q1 = r"""..."""
                 targets.setdefault(where[names[0]], []).append((names[0], ast.literal_eval(node.value)))
             elif names[0] in where:
@@ -192,7 +193,7 @@ def place(modules: dict, notebooks: dict, student: str = "student") -> tuple:
             imports.setdefault(key, [])
             imports[key] += [line for line in module_imports if line not in imports[key]]
         module_names = {n for names, _, _ in segments for n in names}
-        _import_from_other_notebooks(module, module_names, targets, imports, notebooks)
+        _import_from_other_notebooks(module, module_names, targets, imports, notebooks, given_in)
         # helpers go with the first placed definition that uses them (directly or through another helper)
         placed_sources = {name: (key, _used_names(ast.parse(text))) for key, defs in targets.items()
                           for name, text in defs if not _is_answer(notebooks, key)}
@@ -208,15 +209,17 @@ def place(modules: dict, notebooks: dict, student: str = "student") -> tuple:
     return _cell_sources(notebooks, cells, imports, report), report
 
 
-def _import_from_other_notebooks(module, module_names, targets, imports, notebooks):
+def _import_from_other_notebooks(module, module_names, targets, imports, notebooks, given_in):
     """A definition placed in one notebook may use a name of its module that another notebook defines (Part 5's
-    YourCNN uses Part 4's blocks): it is imported from the package, as the notebooks' exports make it."""
+    YourCNN uses Part 4's blocks): it is imported from the package, as the notebooks' exports make it. `given_in`:
+    part -> the names its given cells define."""
     code = {key: defs for key, defs in targets.items() if not _is_answer(notebooks, key)}
     placed_in = {name: key[0] for key, defs in code.items() for name, _ in defs}
+    given = set().union(*given_in.values())
     for key, defs in code.items():
-        here = given_names({key[0]: notebooks[key[0]]}) | {n for n, part in placed_in.items() if part == key[0]}
+        here = given_in[key[0]] | {n for n, part in placed_in.items() if part == key[0]}
         used = set().union(*(_used_names(ast.parse(text)) for _, text in defs)) & module_names
-        elsewhere = sorted(n for n in used - here if n in placed_in or n in given_names(notebooks))
+        elsewhere = sorted(n for n in used - here if n in placed_in or n in given)
         line = f"from dlcourse.{module} import {', '.join(elsewhere)}" if elsewhere else None
         if line and line not in imports[key]:
             imports[key].append(line)
