@@ -19,12 +19,6 @@ def export_library():
     subprocess.run([str(Path(sys.executable).with_name("nbdev-export"))], cwd=ROOT, check=True)
 
 
-def submitted_students(course):
-    folder = course.root / "submitted"
-    return sorted(p.name for p in folder.iterdir() if (p / course.settings.assignment_id).is_dir()) \
-        if folder.exists() else []
-
-
 def build_samples(course, names):
     unknown = [n for n in names if n not in SAMPLES]
     if unknown:
@@ -126,7 +120,7 @@ def main(argv=None):
             print(f"\n{len(reports)} submissions imported into {shown(course.root / 'submitted')}/; "
                   "grade them with `python -m grader autograde`")
         elif args.command == "autograde":
-            students = args.students or submitted_students(course)
+            students = args.students or course.submitted_students()
             missing = [st for st in students if not course.submitted(st).is_dir()]
             if missing:
                 raise CourseError(f"no submission for {missing}: expected {course.submitted(missing[0])}/")
@@ -137,7 +131,7 @@ def main(argv=None):
         elif args.command == "feedback":
             print(f"feedback: {course.feedback().relative_to(ROOT)}/")
         elif args.command == "grades":
-            report(course, submitted_students(course))
+            report(course, course.submitted_students())
         elif args.command == "similarity":
             from grader.similarity import similarity, summary
             result = similarity(course, args.parts)

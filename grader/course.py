@@ -249,6 +249,12 @@ class Course:
     def submitted(self, student: str) -> Path:
         return self.root / "submitted" / student / self.settings.assignment_id
 
+    def submitted_students(self) -> list:
+        "The students with a submission of the course's assignment, sorted."
+        folder = self.root / "submitted"
+        return sorted(p.name for p in folder.iterdir() if (p / self.settings.assignment_id).is_dir()) \
+            if folder.exists() else []
+
     def nbgrader(self, *args, timeout=None, env=None):
         "Run an nbgrader command in the course directory (with extra `env`); raise with its log if it fails."
         cmd = [sys.executable, "-m", "nbgrader", *args]

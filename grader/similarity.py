@@ -51,13 +51,6 @@ class Result:
     folder: Path = None
 
 
-def students_of(course) -> list:
-    "The students with a submission of the course's assignment."
-    folder = course.root / "submitted"
-    return sorted(p.name for p in folder.iterdir() if (p / course.settings.assignment_id).is_dir()) \
-        if folder.exists() else []
-
-
 def exercise_cells(nb) -> dict:
     "grade_id -> code of each exercise (a solution code cell) of a notebook."
     return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells
@@ -110,7 +103,7 @@ def similarity(course, parts=None, progress=True) -> Result:
         raise CourseError(f"unknown parts {unknown}; settings.ini has {' '.join(course.settings.parts)}")
     if not course.release.exists():
         raise CourseError(f"no student version in {course.release}: build it with `python -m grader student`")
-    students = students_of(course)
+    students = course.submitted_students()
     if len(students) < 2:
         raise CourseError(f"fewer than two submissions in {course.root / 'submitted'}/: nothing to compare")
     exercises, skipped = collect(course, parts, students)
