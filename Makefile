@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # present, the embedded sample otherwise. Override with `make test CIFAR10=/path/to/copy`.
 CIFAR10 ?= $(abspath $(firstword $(DLCOURSE_CIFAR10) $(wildcard ../shared/data/cifar10-jpeg.tar.gz)))
 
-.PHONY: demo test install sysdeps export nbtest pytest student solution samples autograde feedback grades clean docs
+.PHONY: demo test install sysdeps export nbtest pytest student solution samples collect autograde feedback grades clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ docs: $(STAMP) ## build the documentation site into docs/ (MODE=instructor adds 
 student solution samples feedback grades: $(STAMP)
 	$(BIN)/python -m grader $@
 
+# An LMS download (or students' zips or folders) filed in grader/submitted/: make collect FROM="submissions.zip"
+collect: $(STAMP)
+	$(BIN)/python -m grader collect $(FROM)
+
 autograde: $(STAMP) sysdeps
 	$(BIN)/python -m grader autograde $(if $(SLURM),--slurm) $(STUDENTS)
 
@@ -77,6 +81,7 @@ test-edition: $(STAMP) ## the student edition's self-check on every notebook, bl
 clean: ## remove generated course state (keeps .venv)
 	rm -rf grader/source grader/release grader/solution grader/submitted grader/autograded grader/feedback \
 	       grader/gradebook.db grader/grades.csv grader/grades_by_part.csv grader/batch grader/nbgrader_config.py \
+	       grader/downloaded \
 	       _docs _proc build/docs build/demo-course
 
 # Part 5: the study's long check (every run of the 34, one batch each) and the benchmarks; neither is in `make test`

@@ -1,5 +1,5 @@
-"""Instructor commands: `python -m grader {student,solution,student-edition,samples,import,autograde,feedback,grades,
-similarity,demo,demo-course}`."""
+"""Instructor commands: `python -m grader {student,solution,student-edition,samples,collect,import,autograde,feedback,
+grades,similarity,demo,demo-course}`."""
 import argparse
 import shutil
 import subprocess
@@ -62,6 +62,11 @@ def main(argv=None):
     p = sub.add_parser("student-edition", help="the student edition: dist/<assignment>-student.tar.gz")
     p.add_argument("--dist", type=Path, default=ROOT / "dist", help="where to write it (default: %(default)s)")
     sub.add_parser("samples", help="write the sample submissions named in settings.ini to grader/submitted/")
+    p = sub.add_parser("collect", help="an LMS download (Canvas, Moodle, Blackboard; students' zips or folders, or a "
+                                       "zip of them) filed in grader/submitted/ by nbgrader's zip_collect")
+    p.add_argument("paths", nargs="+", type=Path, help="zips or folders")
+    p.add_argument("--pattern", default=None, help="a regular expression for other names, with the groups "
+                                                   "(?P<student_id>...) and (?P<file_id>...) (settings.ini [collect])")
     p = sub.add_parser("import", help="submissions in the course's own format (zips or folders with hw2/*.py, or a zip "
                                       "or folder of them) as notebooks in grader/submitted/")
     p.add_argument("paths", nargs="+", type=Path)
@@ -109,6 +114,10 @@ def main(argv=None):
             print(f"solution version: {course.solution_version().relative_to(ROOT)}")
         elif args.command == "samples":
             build_samples(course, course.settings.samples)
+        elif args.command == "collect":
+            from grader.collect import collect
+            print(collect(course, args.paths, args.pattern))
+            print("grade them with `python -m grader autograde`")
         elif args.command == "import":
             from grader.course_import import import_submissions
             missing = [str(p) for p in args.paths if not p.exists()]

@@ -50,6 +50,8 @@ class Settings:
     max_file_mb: int
     samples: tuple
     device: str = "cpu"
+    collect_pattern: str = ""
+    collect_timezone: str = ""
 
 
 def load_settings(path=ROOT / "settings.ini") -> Settings:
@@ -76,6 +78,8 @@ def load_settings(path=ROOT / "settings.ini") -> Settings:
             max_file_mb=grading.getint("max_file_mb", 1024),
             samples=tuple(demo["samples"].split()),
             device=grading.get("device", "cpu"),
+            collect_pattern=cfg.get("collect", "pattern", fallback="", raw=True),
+            collect_timezone=cfg.get("collect", "timezone", fallback=""),
         )
     except (KeyError, ValueError) as e:
         raise CourseError(f"{path}: missing or malformed setting {e}; see the comments in the file") from e
@@ -120,6 +124,12 @@ c.JudgeHiddenTests.device = {device!r}
 c.LimitOutputBytes.max_kb = {max_output_kb}
 # Feedback goes to students: no hidden test and no traceback that quotes one.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+# LMS downloads (`python -m grader collect`, or `nbgrader zip_collect`): names read as settings.ini [collect] says
+c.ZipCollectApp.extractor_plugin = "grader.collect.DatedExtractor"
+c.ZipCollectApp.collector_plugin = "grader.collect.LmsCollector"
+c.FileNameCollectorPlugin.named_regexp = {collect_pattern!r}
+c.DatedExtractor.timezone = {collect_timezone!r}
+c.LmsCollector.timezone = {collect_timezone!r}
 """
 
 def student_dependencies() -> list:
@@ -293,7 +303,8 @@ class Course:
         s = self.settings
         (self.root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
             course_id=s.course_id, root=str(self.root), cell_timeout=s.cell_timeout,
-            kernel=s.kernel, max_output_lines=s.max_output_lines, repo=str(ROOT), max_output_kb=s.max_output_kb, device=s.device))
+            kernel=s.kernel, max_output_lines=s.max_output_lines, repo=str(ROOT), max_output_kb=s.max_output_kb, device=s.device,
+            collect_pattern=s.collect_pattern, collect_timezone=s.collect_timezone))
 
     def build_source(self):
         "Copy the chapter notebooks into nbgrader's source folder, with the files a student needs."
