@@ -116,8 +116,10 @@ def main(argv=None):
             build_samples(course, course.settings.samples)
         elif args.command == "collect":
             from grader.collect import collect
-            print(collect(course, args.paths, args.pattern))
-            print("grade them with `python -m grader autograde`")
+            result = collect(course, args.paths, args.pattern)
+            print(result)
+            if result.filed:
+                print("grade them with `python -m grader autograde`")
         elif args.command == "import":
             from grader.course_import import import_submissions
             missing = [str(p) for p in args.paths if not p.exists()]

@@ -1,4 +1,4 @@
-"""`python -m grader collect`: an LMS download filed under `submitted/<student>/<assignment>/` by nbgrader's zip_collect.
+"""`python -m grader collect`: an LMS download filed in `submitted/<student>/<assignment>/` by nbgrader's zip_collect.
 
 What it takes, as zips or folders, in any mix:
 
@@ -15,6 +15,7 @@ in the file's name where the LMS writes one, the archive member's date otherwise
 is as new or newer is kept. Whatever is not filed is reported with the reason.
 """
 import datetime
+import io
 import os
 import re
 import shutil
@@ -30,7 +31,7 @@ import dateutil.tz
 from nbgrader.apps.zipcollectapp import ZipCollectApp
 from nbgrader.plugins import ExtractorPlugin, FileNameCollectorPlugin
 from nbgrader.utils import find_all_notebooks, parse_utc
-from traitlets import Dict, List, Unicode
+from traitlets import Dict, Unicode
 
 from grader.course import CourseError
 from grader.course_import import MODULES, import_submissions
@@ -101,8 +102,8 @@ class LmsCollector(FileNameCollectorPlugin):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.skipped = {}  # path -> why
-        self.course_dirs = {}  # folder in the course's format -> (student, timestamp)
-        self._lms_tops = None
+        self.course_dirs = {}  # folder in the course's format -> (student, name, timestamp), or why not
+        self._lms_tops = self._released = None
 
     @property
     def root(self) -> Path:
@@ -120,7 +121,9 @@ class LmsCollector(FileNameCollectorPlugin):
         return None
 
     def _scan(self):
-        "Once: the top folders that are LMS downloads, and the course-format submissions with their students."
+        "Once: the assignment's notebooks, the top folders that are LMS downloads, the course-format submissions."
+        course = self.parent.coursedir
+        self._released = find_all_notebooks(course.format_path(course.release_directory, ".", course.assignment_id))
         self._lms_tops = set()
         files = [Path(r, f).relative_to(self.root).as_posix() for r, _, fs in os.walk(self.root) for f in fs]
         for rel in files:
@@ -181,12 +184,10 @@ class LmsCollector(FileNameCollectorPlugin):
             self.skipped[rel] = owner
             return None
         student, name, stamp = owner
-        released = find_all_notebooks(self.parent.coursedir.format_path(
-            self.parent.coursedir.release_directory, ".", self.parent.coursedir.assignment_id))
         renamed = re.sub(r"-\d+(\.ipynb)$", r"\1", name)  # Canvas numbers a file uploaded again: part1-1.ipynb
-        if name not in released and renamed in released:
+        if name not in self._released and renamed in self._released:
             name = renamed
-        if name not in released:
+        if name not in self._released:
             self.skipped[rel] = f"not a notebook of {self.parent.coursedir.assignment_id} ({name})"
             return None
         return dict(student_id=student, file_id=name, timestamp=stamp)
@@ -201,17 +202,21 @@ class Collected:
     skipped: dict = field(default_factory=dict)  # path inside the download -> why
 
     def __str__(self):
-        lines = [f"{len(self.filed)} submissions filed:"]
-        lines += [f"  {st}: {len(nbs)} notebooks, submitted {when} UTC" for st, (nbs, when) in sorted(self.filed.items())]
-        if self.kept:
-            lines += [f"{len(self.kept)} kept as they were:"] + [f"  {st}: {why}" for st, why in sorted(self.kept.items())]
-        if self.skipped:
-            lines += [f"{len(self.skipped)} files skipped:"] + [f"  {p}: {why}" for p, why in sorted(self.skipped.items())]
+        lines = [f"{len(self.filed)} submissions filed" + ":" * bool(self.filed)]
+        lines += [f"  {st}: {len(nbs)} notebook{'s' * (len(nbs) != 1)}, submitted {when} UTC"
+                  for st, (nbs, when) in sorted(self.filed.items())]
+        for title, items in [("submissions kept as they were", self.kept), ("files skipped", self.skipped)]:
+            if items:
+                lines += [f"{len(items)} {title}:"] + [f"  {k}: {why}" for k, why in sorted(items.items())]
         return "\n".join(lines)
 
 
 class CollectApp(ZipCollectApp):
     "nbgrader's zip_collect that keeps a submission already collected when it is as new or newer, and reports."
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.result = Collected()
 
     def fail(self, msg, *args):
         raise CourseError(msg % args if args else msg)
@@ -238,12 +243,14 @@ class CollectApp(ZipCollectApp):
         if not os.path.isdir(folder) or not os.listdir(folder):
             return True
         old = self.coursedir.get_existing_timestamp(folder)
-        if old is None:
-            self.result.kept[student] = (f"the submission there has no timestamp.txt to compare with {when}; "
-                                         "remove it to collect this one")
+        if when is None:
+            self.result.kept[student] = "the download gives no time to compare with the submission there"
+        elif old is None:
+            self.result.kept[student] = (f"the submission there has no timestamp.txt to compare with this one "
+                                         f"({when} UTC); remove it to collect this one")
         elif when <= old:
-            self.result.kept[student] = f"the submission there ({old}) is as new or newer than this one ({when})"
-        return old is not None and when > old
+            self.result.kept[student] = f"the submission there ({old} UTC) is not older than this one ({when} UTC)"
+        return None not in (old, when) and when > old
 
 
 def stage(paths, archive: Path) -> dict:
@@ -274,7 +281,11 @@ def stage(paths, archive: Path) -> dict:
                 members = [i for i in z.infolist() if not i.is_dir() and not JUNK.search(i.filename)]
                 if members and all(i.filename.endswith(".zip") for i in members):  # a zip of students' zips
                     for i in members:
-                        put(None, Path(i.filename).name, z.read(i))
+                        data = z.read(i)
+                        if zipfile.is_zipfile(io.BytesIO(data)):
+                            put(None, Path(i.filename).name, data)
+                        else:
+                            skipped[f"{path.name}/{i.filename}"] = "not a readable zip"
                     continue
             put(path, path.name)
         else:
@@ -302,17 +313,17 @@ def collect(course, paths, pattern: str = None, out=print) -> Collected:
     download = course.root / "downloaded" / s.assignment_id
     shutil.rmtree(download / "archive", ignore_errors=True)
     (download / "archive").mkdir(parents=True)
-    result = Collected(skipped=stage(paths, download / "archive"))
+    skipped = stage(paths, download / "archive")
 
     app = CollectApp()
-    app.result = result
+    result = app.result
     argv = [s.assignment_id, "--force", "--log-level=ERROR", f"--CourseDirectory.root={course.root}"]
     if pattern:
         argv.append(f"--FileNameCollectorPlugin.named_regexp={pattern}")
     app.initialize(argv)
     app.start()
     plugin = app.collector_plugin_inst
-    result.skipped.update(plugin.skipped)
+    result.skipped.update(skipped | plugin.skipped)
 
     with tempfile.TemporaryDirectory() as tmp:
         for folder, owner in sorted(plugin.course_dirs.items()):
@@ -324,7 +335,7 @@ def collect(course, paths, pattern: str = None, out=print) -> Collected:
             if not app.newer(student, when):
                 continue
             shutil.rmtree(course.submitted(student), ignore_errors=True)
-            shutil.copytree(app.collector_plugin_inst.root / folder, Path(tmp, student))
+            shutil.copytree(plugin.root / folder, Path(tmp, student))
             result.imported += import_submissions(course, Path(tmp, student), out=out)
             (course.submitted(student) / "timestamp.txt").write_text(when.isoformat(" "))
             result.filed[student] = (sorted(p.name for p in course.submitted(student).glob("*.ipynb")), when)
