@@ -17,7 +17,7 @@ import pytest
 from nbformat.v4 import new_markdown_cell, new_notebook
 
 from grader.collect import collect
-from grader.course import NBS_DIR, Course, CourseError, load_settings
+from grader.course import NBS_DIR, ROOT, Course, CourseError, load_settings
 
 REFERENCE = Path(__file__).resolve().parent / "course_format" / "reference"
 P1, P4 = "part1_backprop.ipynb", "part4_cnn.ipynb"
@@ -195,7 +195,12 @@ def test_pattern_for_other_names_and_bad_patterns(course, tmp_path):
 
 def test_settings_pattern_is_in_nbgrader_config_and_nbgrader_zip_collect_uses_it(course, tmp_path):
     "The generated nbgrader_config.py carries settings.ini's pattern, so `nbgrader zip_collect` alone reads the names."
-    course.settings = dataclasses.replace(course.settings, collect_pattern=r"(?P<student_id>s\d+)-(?P<file_id>.+)$")
+    ini = tmp_path / "settings.ini"
+    ini.write_text((ROOT / "settings.ini").read_text().replace(
+        "\npattern =\n", "\npattern = (?P<student_id>s\\d+)-(?P<file_id>.+)$  # ids like s42\n", 1).replace(
+        "\ntimezone =\n", "\ntimezone = Europe/Berlin\n", 1))
+    course.settings = load_settings(ini)
+    assert course.settings.collect_pattern == r"(?P<student_id>s\d+)-(?P<file_id>.+)$"
     course.write_config()
     archive = course.root / "downloaded" / "hw2" / "archive"
     archive.mkdir(parents=True)
