@@ -133,7 +133,9 @@ class LmsCollector(FileNameCollectorPlugin):
             parts = rel.split("/")
             if len(parts) >= 2 and parts[-2] == "hw2" and parts[-1].removesuffix(".py") in MODULES:
                 folder = "/".join(parts[:-2])
-                if folder and folder not in self.course_dirs:
+                # with the assignment's notebooks (a student's whole edition folder), the notebooks are the submission
+                notebooks = any(f.startswith(folder + "/") and Path(f).name in self._released for f in files)
+                if folder and folder not in self.course_dirs and not notebooks:
                     self.course_dirs[folder] = self._owner(folder)
 
     def _owner(self, rel: str):

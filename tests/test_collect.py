@@ -4,7 +4,6 @@ Each test builds a download as an LMS writes it (names, folders, member dates) f
 and which version they are, collects it into a fresh course directory and reads back what was filed.
 """
 import dataclasses
-import io
 import os
 import shutil
 import subprocess
@@ -114,6 +113,7 @@ def test_blackboard_attempts_keep_the_newest_and_its_time(course, tmp_path):
 def test_students_zips_a_zip_of_them_and_folders(course, tmp_path):
     "`<id>.zip` with the notebooks inside (in a folder or not), a zip of such zips, and a folder per student."
     alice = zipped(tmp_path / "alice.zip", {"hw2/part1_backprop.ipynb": (notebook("alice p1"), MAR1),
+                                            "hw2/hw2/layers.py": (b"# exported by nbdev", MAR1),  # her edition's
                                             "__MACOSX/hw2/._part1_backprop.ipynb": (b"\0", MAR1)})
     inner = {name: zipped(tmp_path / f"{name}.zip", {P4: (notebook(f"{name} p4"), (2024, 3, 2, 8, 0, 0))})
              for name in ("bob", "hw2-carol")}
@@ -133,7 +133,9 @@ def test_students_zips_a_zip_of_them_and_folders(course, tmp_path):
     assert filed(course, "bob") == {"notebooks": {P4: "bob p4"}, "timestamp": "2024-03-02 07:00:00"}
     assert filed(course, "carol")["notebooks"] == {P4: "hw2-carol p4"}
     assert filed(course, "dan") == {"notebooks": {P1: "dan p1"}, "timestamp": "2024-03-01 11:00:00"}
-    assert result.skipped == {"all.zip/all/erin.zip": "not a readable zip", "frank.zip": "not a readable zip"}
+    assert result.skipped == {"all.zip/all/erin.zip": "not a readable zip", "frank.zip": "not a readable zip",
+                              "alice/hw2/hw2/layers.py": "not a notebook"}
+    assert result.imported == []
 
 
 def test_a_course_format_zip_goes_through_the_importer(course, tmp_path):
