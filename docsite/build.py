@@ -19,6 +19,7 @@ from .procs import MODES, api_label
 
 ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT / "nbs"
+GUIDES = ROOT / "guide"         # pages written in markdown: the instructor's guide
 WORK = ROOT / "build" / "docs"  # executed notebooks (a cache), Sphinx sources and doctrees
 PROC = ROOT / "_proc"           # where nbdev-proc-nbs writes
 OUT = ROOT / "docs"
@@ -204,7 +205,7 @@ def _toctree(caption, entries):
 
 
 def sources(processed: Path, mode: str) -> Path:
-    "The Sphinx source folder: the processed notebooks, the API pages, and the chapter lists on the home page."
+    "The Sphinx source folder: the processed notebooks, the guides, the API pages, and the lists on the home page."
     src = WORK / "src"
     shutil.rmtree(src, ignore_errors=True)
     src.mkdir(parents=True)
@@ -216,11 +217,17 @@ def sources(processed: Path, mode: str) -> Path:
         shutil.copy(processed / p.name, src / p.name)
         titles[p.stem] = title(nbformat.read(src / p.name, as_version=4))
     api = api_pages(src, titles)
+    guides = []
+    for page in sorted(GUIDES.glob("*.md")):
+        (src / "guide").mkdir(exist_ok=True)
+        shutil.copy(page, src / "guide" / page.name)
+        guides.append(f"guide/{page.stem}")
     index = nbformat.read(src / "index.ipynb", as_version=4)
     course = [p.stem for p in notebooks() if p.stem.startswith("part")]
     library = [p.stem for p in notebooks() if p.stem != "index" and not p.stem.startswith("part")]
     index.cells += [nbformat.v4.new_markdown_cell(s) for s in (
-        "## Chapters", _toctree("Course", course), _toctree("Library", library), _toctree("API reference", api))]
+        "## Chapters", _toctree("Course", course), _toctree("Guides", guides), _toctree("Library", library),
+        _toctree("API reference", api))]
     index.metadata["dlcourse_docs_mode"] = mode
     nbformat.write(index, src / "index.ipynb")
     return src
