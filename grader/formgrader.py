@@ -103,9 +103,9 @@ def _load_jupyter_server_extension(serverapp):
                                  AuthenticatedFileHandler, {"path": str(mathjax_dir())})])
 
 
-def server_command(course_root: Path, port: int = 0, token: str = None, lab: bool = True, browser: bool = True) -> list:
-    "The command that serves the course directory with this formgrader (JupyterLab, or a bare Jupyter server)."
-    cmd = [sys.executable, "-m", "jupyter", "lab" if lab else "server", f"--ServerApp.root_dir={course_root}",
+def server_command(course_root: Path, port: int = 0, token: str = None, browser: bool = True) -> list:
+    "JupyterLab serving the course directory, with this formgrader in place of nbgrader's."
+    cmd = [sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={course_root}",
            *(f"--ServerApp.jpserver_extensions={name}={on}" for name, on in EXTENSION.items()),
            f"--ServerApp.open_browser={browser}"]
     if os.geteuid() == 0:  # containers
