@@ -33,7 +33,9 @@ class grading_view(Processor):
     def begin(self):
         self.student = docs_mode() == "student"
         self.resources = {"language": "python"}
-        self.steps = [ClearHiddenTests(), ClearMarkScheme()] + ([ClearSolutions()] if self.student else [])
+        # enforce_metadata: written answers hold their rubric in a mark-scheme region (grader/formgrader.py)
+        self.steps = [ClearHiddenTests(), ClearMarkScheme(enforce_metadata=False)] + \
+            ([ClearSolutions()] if self.student else [])
 
     def cell(self, cell):
         if "nbgrader" not in cell.metadata:

@@ -1,5 +1,5 @@
-"""Instructor commands: `python -m grader {student,solution,student-edition,samples,collect,import,autograde,feedback,
-grades,similarity,demo,demo-course}`."""
+"""Instructor commands: `python -m grader {student,solution,student-edition,samples,collect,import,autograde,
+formgrader,feedback,grades,similarity,demo,demo-course}`."""
 import argparse
 import shutil
 import subprocess
@@ -87,6 +87,10 @@ def main(argv=None):
     p.add_argument("--parts", nargs="+", default=None, help="the notebooks to grade (default: all of settings.ini)")
     p.add_argument("--slurm", action="store_true", help="grade on Slurm (settings.ini [slurm])")
     p.add_argument("--root", type=Path, default=ROOT / "build" / "demo-course", help="its course directory")
+    p = sub.add_parser("formgrader", help="JupyterLab in grader/ with nbgrader's formgrader: grade written answers "
+                                          "by hand, beside their reference answer and rubric")
+    p.add_argument("--port", type=int, default=0, help="the server's port (default: 8888, or the next one free)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     sub.add_parser("feedback", help="HTML feedback of every autograded submission in grader/feedback/ (no hidden tests)")
     sub.add_parser("grades", help="print the grade table and write grader/grades.csv")
     p = sub.add_parser("similarity", help="rank pairs of submissions by how alike their exercises are (copying check): "
@@ -139,6 +143,11 @@ def main(argv=None):
                 raise CourseError(f"nothing to grade: put submissions in {course.root / 'submitted'}/<student>/"
                                   f"{course.settings.assignment_id}/")
             return 1 if any(autograde_and_report(course, students, args.slurm).values()) else 0
+        elif args.command == "formgrader":
+            from grader.formgrader import serve as serve_formgrader
+            if not course.gradebook_path.exists():
+                raise CourseError("no gradebook yet: autograde submissions first (`python -m grader autograde`)")
+            return serve_formgrader(course, args.port, browser=not args.no_browser)
         elif args.command == "feedback":
             print(f"feedback: {course.feedback().relative_to(ROOT)}/")
         elif args.command == "grades":

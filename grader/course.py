@@ -21,6 +21,7 @@ from nbgrader.api import Gradebook
 import dlcourse
 from dlcourse.authoring import (HIDDEN_BEGIN, HIDDEN_END, SOLUTION_BEGIN, given_lines, remove_hidden_tests,
                                 solution_lines)
+from grader.formgrader import MARK_SCHEME_BEGIN, is_written_answer, split_rubric
 
 ROOT = Path(__file__).resolve().parent.parent
 COURSE_DIR = ROOT / "grader"
@@ -130,6 +131,8 @@ c.ZipCollectApp.collector_plugin = "grader.collect.LmsCollector"
 c.FileNameCollectorPlugin.named_regexp = {collect_pattern!r}
 c.DatedExtractor.timezone = {collect_timezone!r}
 c.LmsCollector.timezone = {collect_timezone!r}
+# Written answers hold their rubric between mark-scheme delimiters (grader/formgrader.py): the solution version drops it
+c.ClearMarkScheme.enforce_metadata = False
 """
 
 def student_dependencies() -> list:
@@ -391,7 +394,10 @@ def check_no_leaks(source_dir: Path, built_dir: Path, solutions_allowed=False):
                 secret = {line.strip() for line in solution_lines(cell.source)}
                 secret -= {line.strip() for line in given_lines(cell.source)}  # "else:" may be both
                 leaked |= secret & out_lines
-            markers = (HIDDEN_BEGIN, HIDDEN_END) + (() if solutions_allowed else (SOLUTION_BEGIN,))
+            if is_written_answer(cell):  # its reference answer (allowed in the solution version), and its rubric
+                secret_text = split_rubric(cell.source)[1] if solutions_allowed else cell.source
+                leaked |= {line.strip() for line in secret_text.splitlines() if len(line.strip()) >= 20} & out_lines
+            markers = (HIDDEN_BEGIN, HIDDEN_END, MARK_SCHEME_BEGIN) + (() if solutions_allowed else (SOLUTION_BEGIN,))
             if any(m in out.source for m in markers):
                 leaked.add("a grading marker")
             if leaked:

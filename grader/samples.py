@@ -10,6 +10,7 @@ import nbformat
 
 from dlcourse.authoring import strip_markers
 from grader.course import CourseError, cells_by_id
+from grader.formgrader import split_rubric
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ def build_submission(course, sample: Sample, parts=None):
             if sample.blank or not meta.get("solution"):
                 continue
             gid = meta["grade_id"]
-            cell.source = strip_markers(reference[gid].source)
+            # a written answer is the reference answer without its rubric (graders see the rubric, students never)
+            cell.source = split_rubric(reference[gid].source)[0] if cell.cell_type == "markdown" else \
+                strip_markers(reference[gid].source)
             for edit in [e for e in sample.edits if e[0] == gid]:
                 if edit[1] not in cell.source:
                     raise CourseError(f"sample {sample.name!r}: {edit[1]!r} is no longer in cell {gid!r}; "
