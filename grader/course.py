@@ -31,7 +31,7 @@ ASSETS_DIR = ROOT / "tests" / "assets"
 TEMPLATES_DIR = COURSE_DIR / "templates"
 NBGRADER_TEMPLATES = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
 # The MathJax 3 of feedback pages: the sphinx-mathjax-offline wheel's (the docs site's), one file with every TeX
-# package and SVG output (no fonts to fetch), copied next to the pages (grader/templates/base/mathjax.html.j2)
+# package and SVG output (no fonts to fetch), copied next to the pages (grader/templates/feedback/mathjax.html.j2)
 MATHJAX_FILE = "tex-svg-full.js"
 MATHJAX_URL = f"mathjax/{MATHJAX_FILE}"
 
@@ -128,8 +128,8 @@ c.JudgeHiddenTests.device = {device!r}
 c.LimitOutputBytes.max_kb = {max_output_kb}
 # Feedback goes to students: no hidden test and no traceback that quotes one.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
-# Feedback pages typeset math with a MathJax copied next to them (no CDN): grader/templates/base/ replaces nbconvert's
-# MathJax macro; nbgrader's own templates stay on the path.
+# Feedback pages typeset math with a MathJax copied next to them (no CDN): grader/templates/feedback/ replaces
+# nbconvert's MathJax macro there; nbgrader's own templates stay on the path.
 c.HTMLExporter.extra_template_basedirs = {template_dirs!r}
 c.HTMLExporter.mathjax_url = {mathjax_url!r}
 """
