@@ -22,7 +22,9 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints"]
 nb_execution_mode = "off"
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath"]
-mathjax3_config = {"tex": {"macros": {"mat": [r"\boldsymbol{#1}", 1]}}}
+# The notebooks use plain LaTeX, no macros of their own (they must render in JupyterLab and nbgrader's pages too):
+# an undefined macro is an error (which the browser test finds), not red text.
+mathjax3_config = {"tex": {"packages": {"[-]": ["noundefined"]}}}
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"

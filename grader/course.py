@@ -5,6 +5,7 @@ the student version (`release/`), the solution version (`solution/`), autograde 
 `submitted/` and export `grades.csv`, all with nbgrader's own command-line tools.
 """
 import configparser
+import importlib.util
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+import nbgrader
 from nbgrader.api import Gradebook
 
 import dlcourse
@@ -27,6 +29,12 @@ ROOT = Path(__file__).resolve().parent.parent
 COURSE_DIR = ROOT / "grader"
 NBS_DIR = ROOT / "nbs"
 ASSETS_DIR = ROOT / "tests" / "assets"
+TEMPLATES_DIR = COURSE_DIR / "templates"
+NBGRADER_TEMPLATES = Path(nbgrader.__file__).parent / "server_extensions" / "formgrader" / "templates"
+# The MathJax 3 of feedback pages: the sphinx-mathjax-offline wheel's (the docs site's), one file with every TeX
+# package and SVG output (no fonts to fetch), copied next to the pages (grader/templates/feedback/mathjax.html.j2)
+MATHJAX_FILE = "tex-svg-full.js"
+MATHJAX_URL = f"mathjax/{MATHJAX_FILE}"
 
 
 class CourseError(Exception):
@@ -133,6 +141,10 @@ c.DatedExtractor.timezone = {collect_timezone!r}
 c.LmsCollector.timezone = {collect_timezone!r}
 # Written answers hold their rubric between mark-scheme delimiters (grader/formgrader.py): the solution version drops it
 c.ClearMarkScheme.enforce_metadata = False
+# Feedback pages typeset math with a MathJax copied next to them (no CDN): grader/templates/feedback/ replaces
+# nbconvert's MathJax macro there; nbgrader's own templates stay on the path.
+c.HTMLExporter.extra_template_basedirs = {template_dirs!r}
+c.HTMLExporter.mathjax_url = {mathjax_url!r}
 """
 
 def student_dependencies() -> list:
@@ -187,9 +199,12 @@ With Python 3.10 or newer, in this folder:
 ```bash
 python -m venv .venv && . .venv/bin/activate    # or a conda environment
 pip install -e .
+python -m {package}.jupyter_setup
 ```
 
 This installs `{package}` (editable, so it follows your exports) with PyTorch, JupyterLab, nbdev and nbgrader.
+The last line sets up JupyterLab in this environment: nbgrader's Validate button on each notebook, without nbgrader's
+tools for instructors (formgrader, Create Assignment, the course and assignment lists).
 You don't need the course's reference library `dlcourse`: it ships the solutions, and importing it into an exercise
 scores 0.
 
@@ -307,7 +322,8 @@ class Course:
         (self.root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
             course_id=s.course_id, root=str(self.root), cell_timeout=s.cell_timeout,
             kernel=s.kernel, max_output_lines=s.max_output_lines, repo=str(ROOT), max_output_kb=s.max_output_kb, device=s.device,
-            collect_pattern=s.collect_pattern, collect_timezone=s.collect_timezone))
+            collect_pattern=s.collect_pattern, collect_timezone=s.collect_timezone,
+            template_dirs=[str(TEMPLATES_DIR), str(NBGRADER_TEMPLATES)], mathjax_url=MATHJAX_URL))
 
     def build_source(self):
         "Copy the chapter notebooks into nbgrader's source folder, with the files a student needs."
@@ -354,7 +370,9 @@ class Course:
     def feedback(self) -> Path:
         "nbgrader's HTML feedback for every autograded submission, in `feedback/`: points, messages, visible tests."
         self.nbgrader("generate_feedback", self.settings.assignment_id, "--force")
-        return self.root / "feedback"
+        folder = self.root / "feedback"
+        ship_mathjax(sorted(folder.glob(f"*/{self.settings.assignment_id}")))
+        return folder
 
     def export_grades(self) -> Path:
         "nbgrader's own CSV export of the gradebook, as `grader/grades.csv` (replaced whole, never half-written)."
@@ -362,6 +380,27 @@ class Course:
         self.nbgrader("export", "--to", str(tmp))
         os.replace(tmp, out)
         return out
+
+
+def ship_mathjax(folders):
+    "Put the MathJax that feedback pages load into each folder (`MATHJAX_URL`): a student's folder is self-contained."
+    spec = importlib.util.find_spec("sphinx-mathjax-offline")
+    if spec is None:
+        raise CourseError("sphinx-mathjax-offline is not installed: it ships the MathJax of the feedback pages "
+                          "(`pip install -e '.[dev]'`)")
+    src, copied = Path(spec.origin).parent / "static" / "mathjax" / MATHJAX_FILE, None
+    for folder in folders:
+        dest = Path(folder) / MATHJAX_URL
+        dest.parent.mkdir(exist_ok=True)
+        dest.unlink(missing_ok=True)
+        if copied:
+            try:  # one copy on disk, however many students
+                os.link(copied, dest)
+                continue
+            except OSError:  # another file system
+                pass
+        shutil.copyfile(src, dest)
+        copied = copied or dest
 
 
 def cells_by_id(nb):

@@ -8,7 +8,8 @@
 * the package (`hw2`, settings.ini's `student_package`): the exercise modules as nbdev exports them from those
   notebooks, exercises as stubs that raise NotImplementedError; the course helpers (every library module that no
   part exports: data loading with the embedded CIFAR-10 sample, plots, the gradient check, the test helpers) as
-  they are; and `selfcheck`, the check before submitting.
+  they are; `selfcheck`, the check before submitting; and `jupyter_setup`, which turns nbgrader's instructor tools
+  off in the student's JupyterLab (its Validate button stays).
 
 Nothing in it holds reference exercise code: the build refuses to finish when any file does. A grading sandbox,
 which must not hold the reference either, installs this same folder: one build for both. `student_edition` packs
@@ -34,6 +35,7 @@ from grader.judging import WARNINGS_TO_STDOUT
 
 LIBRARY = ROOT / "dlcourse"
 SELFCHECK = Path(__file__).resolve().parent / "student" / "selfcheck.py"
+JUPYTER_SETUP = SELFCHECK.with_name("jupyter_setup.py")
 REFERENCE_PACKAGE = "dlcourse"
 # A module reference such as `dlcourse.layers` (not `DLCOURSE_CIFAR10`, not `~/.cache/dlcourse`)
 _MODULE_REF = re.compile(rf"\b{REFERENCE_PACKAGE}\.(?=[A-Za-z_])")
@@ -162,6 +164,7 @@ def build_student_package(course: Course, dest: Path, package: str | None = None
         (lib / f"{name}.py").write_text(_helper_source(name, package))
     shutil.copytree(LIBRARY / "sample_data", lib / "sample_data")
     (lib / "selfcheck.py").write_text(SELFCHECK.read_text().replace("{package}", package))
+    (lib / "jupyter_setup.py").write_text(JUPYTER_SETUP.read_text().replace("{package}", package))
     (lib / "_course.py").write_text(course_constants(course))
     nbdev_export = Path(sys.executable).with_name("nbdev-export")
     res = subprocess.run([str(nbdev_export)], cwd=dest, capture_output=True, text=True)

@@ -8,6 +8,7 @@ line only adds its folder to `sys.path` (the `.pth` files inside are not run), s
 stays out too. pip runs offline (`--no-index`): a dependency the environment does not already have fails the
 install instead of being downloaded.
 """
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -62,6 +63,19 @@ class FreshVenv:
         script.write_text(f"#!{self.python}\n{body}")
         script.chmod(0o755)
         return script
+
+    def add_data_files(self, *dists):
+        """What pip's wheels of these distributions put into an environment outside site-packages (`etc/jupyter`,
+        `share/jupyter`: Jupyter's extensions and the settings that enable them), linked into the venv."""
+        prefix = Path(sys.prefix).resolve()
+        for dist in dists:
+            for file in importlib.metadata.files(dist):
+                path = Path(file.locate()).resolve()
+                if path.is_relative_to(prefix / "etc") or path.is_relative_to(prefix / "share"):
+                    link = self.path / path.relative_to(prefix)
+                    link.parent.mkdir(parents=True, exist_ok=True)
+                    if not link.exists():
+                        link.symlink_to(path)
 
     def command(self, name, *args, cwd, check=True, timeout=600):
         res = subprocess.run([str(self.path / "bin" / name), *map(str, args)], cwd=cwd, capture_output=True,

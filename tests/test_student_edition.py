@@ -7,6 +7,7 @@ blank), the other checks cover every notebook; `make test-edition` (DLCOURSE_EDI
 blank and finished, which takes several minutes on 2 cores.
 """
 import ast
+import importlib.metadata
 import json
 import os
 import re
@@ -20,6 +21,7 @@ import pytest
 import grader.edition
 from dlcourse.authoring import HIDDEN_BEGIN, SOLUTION_BEGIN
 from fresh_venv import FreshVenv
+from lab_server import lab_server, page_config, status
 from grader.course import ASSETS_DIR, ROOT, Course, CourseError, load_settings
 from grader.edition import (build_student_package, edition_notebook, exported_modules, find_reference_code,
                             helper_modules, reference_lines, student_edition)
@@ -106,7 +108,8 @@ def test_the_archive_holds_the_notebooks_the_files_they_read_and_the_package(arc
     assert f"{PACKAGE}/sample_data/cifar10-sample.tar.gz" in files and f"{PACKAGE}/selfcheck.py" in files
     assert not [f for f in files if f.endswith((".db", ".pyc")) or "nbgrader_config" in f or "dlcourse" in f], files
     readme = (edition / "README.md").read_text()
-    for step in ("pip install -e .", "jupyter lab", "nbdev-export", f"python -m {PACKAGE}.selfcheck", "## Submit"):
+    for step in ("pip install -e .", f"python -m {PACKAGE}.jupyter_setup", "jupyter lab", "nbdev-export",
+                 f"python -m {PACKAGE}.selfcheck", "## Submit"):
         assert step in readme, step
     assert "pip install dlcourse" not in readme
 
@@ -334,6 +337,38 @@ def test_nbdev_clean_keeps_the_nbgrader_metadata(venv, edition, tmp_path):
         after = nbformat.read(folder / name, as_version=4)
         assert [c.metadata.get("nbgrader") for c in after.cells] == [c.metadata.get("nbgrader") for c in before[name].cells]
         assert sum("checksum" in c.metadata.get("nbgrader", {}) for c in after.cells) > 5
+
+
+def nbgrader_extensions() -> tuple:
+    "nbgrader's server extensions (the settings its wheel installs) and JupyterLab plugins (in its lab extension)."
+    files = {str(f): f for f in importlib.metadata.files("nbgrader")}
+    server = json.loads(files["../../../etc/jupyter/jupyter_server_config.d/nbgrader.json"].read_text())
+    lab = {name for f in files.values() if str(f).endswith(".js") and "labextensions" in str(f)
+           for name in re.findall(r'"(@jupyter/nbgrader:[\w-]+)"', f.read_text())}
+    return set(server["ServerApp"]["jpserver_extensions"]), lab
+
+
+def test_jupyter_setup_keeps_validate_and_turns_the_instructor_tools_off(venv, edition, tmp_path):
+    """JupyterLab started in the edition folder (`jupyter lab`, the README's step after `pip install -e .` and
+    `python -m hw2.jupyter_setup`): nbgrader's Validate, none of its instructor tools or exchange lists."""
+    server, lab = nbgrader_extensions()
+    validate = ("nbgrader.server_extensions.validate_assignment", "@jupyter/nbgrader:validate-assignment")
+    assert validate[0] in server and validate[1] in lab and {"@jupyter/nbgrader:formgrader"} < lab
+    venv.add_data_files("nbgrader", "jupyterlab", "nbconvert")  # what their wheels put into a student's environment
+    # routes of nbgrader's server extensions: the formgrader, the exchange's assignment and course lists, validate
+    routes = ["/formgrader", "/assignments", "/formgraders", "/assignments/validate"]
+
+    def served(url, token):
+        return {route: status(url + route, token) != 404 for route in routes}
+    with lab_server(edition, tmp_path / "before", python=venv.python, env=venv.env()) as (url, token):
+        assert served(url, token) == dict.fromkeys(routes, True)  # as nbgrader installs itself: everything on
+        assert page_config(url, token)["disabledExtensions"] == []
+    print(venv.run("-m", f"{PACKAGE}.jupyter_setup", cwd=edition).stdout)
+    with lab_server(edition, tmp_path / "after", python=venv.python, env=venv.env()) as (url, token):
+        assert served(url, token) == {**dict.fromkeys(routes, False), "/assignments/validate": True}
+        config = page_config(url, token)
+    assert "@jupyter/nbgrader" in {ext["name"] for ext in config["federated_extensions"]}
+    assert set(config["disabledExtensions"]) == lab - {validate[1]}
 
 
 @pytest.fixture(scope="module")
