@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COURSE_DIR = ROOT / "grader"
 NBS_DIR = ROOT / "nbs"
 ASSETS_DIR = ROOT / "tests" / "assets"
+TEMPLATES_DIR = COURSE_DIR / "templates"
 
 
 class CourseError(Exception):
@@ -120,6 +121,13 @@ c.JudgeHiddenTests.device = {device!r}
 c.LimitOutputBytes.max_kb = {max_output_kb}
 # Feedback goes to students: no hidden test and no traceback that quotes one.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback: a test not run (no GPU) or an answer still to grade by hand says so, not 0; totals are "graded so far"
+import os, nbgrader
+from grader.preprocessors import GetGradesSoFar
+c.GenerateFeedback.preprocessors = [GetGradesSoFar if p is GetGrades else p for p in c.GenerateFeedback.preprocessors]
+c.GenerateFeedback.HTMLExporter.extra_template_basedirs = [
+    {templates!r}, os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader", "templates")]
+c.GenerateFeedback.HTMLExporter.template_file = "so_far.html.j2"  # grader/templates/feedback/, extends nbgrader's
 """
 
 def student_dependencies() -> list:
@@ -293,7 +301,8 @@ class Course:
         s = self.settings
         (self.root / "nbgrader_config.py").write_text(NBGRADER_CONFIG.format(
             course_id=s.course_id, root=str(self.root), cell_timeout=s.cell_timeout,
-            kernel=s.kernel, max_output_lines=s.max_output_lines, repo=str(ROOT), max_output_kb=s.max_output_kb, device=s.device))
+            kernel=s.kernel, max_output_lines=s.max_output_lines, repo=str(ROOT), max_output_kb=s.max_output_kb, device=s.device,
+            templates=str(TEMPLATES_DIR)))
 
     def build_source(self):
         "Copy the chapter notebooks into nbgrader's source folder, with the files a student needs."
