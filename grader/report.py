@@ -164,7 +164,8 @@ def format_table(table, parts, course=None) -> str:
         sums = {k: sum(getattr(sc, k) for sc in graded)
                 for k in ("extra", "extra_max", "written", "written_max", "pending_max", "total", "total_max")}
         pending = [gid for sc in graded for gid in sc.pending]
-        by_hand = f"{sums['pending_max']:g} points ({len(pending)} answers)" if pending else "none"
+        by_hand = f"{sums['pending_max']:g} points ({len(pending)} answer{'s' * (len(pending) > 1)})" \
+            if pending else "none"
         extra = f"{sums['extra']:g} / {sums['extra_max']:g}"
         written = f"{sums['written']:g} / {sums['written_max'] - sums['pending_max']:g}"
         total = f"{sums['total']:g} / {sums['total_max']:g}"
