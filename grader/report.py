@@ -1,4 +1,8 @@
-"""Scores from nbgrader's gradebook, the table an instructor reads, per-part statistics and the breakdown CSV.
+"""Scores from nbgrader's gradebook, the table an instructor reads, per-part statistics and the exports (nbgrader's
+grades.csv, the per-cell breakdown, the LMS file), each of every student: the gradebook's and submitted/'s.
+
+A cell may have no score yet: a written answer nobody has graded by hand, or a test that needs a GPU on a CPU
+runner. Such a cell is neither 0 nor counted in a maximum; the exports leave it empty and name it.
 
 Test cells whose grade id begins with `extra_` grade this project's additions to the course (stricter inputs, more
 options); their points are counted apart from the course's, so that an instructor can weigh or drop them."""
@@ -206,7 +210,10 @@ def write_atomic(path: Path, text: str):
 def grade_cells(course) -> dict:
     "part -> (its test cells' grade ids, its written answers' grade ids), as the gradebook lists them."
     with gradebook(course) as gb:
-        notebooks = {nb.name: nb for nb in gb.find_assignment(course.settings.assignment_id).notebooks}
+        try:
+            notebooks = {nb.name: nb for nb in gb.find_assignment(course.settings.assignment_id).notebooks}
+        except MissingEntry:  # no student version built yet: no cells
+            notebooks = {}
         return {part: tuple([g.name for g in notebooks[part].grade_cells if g.cell_type == kind]
                             for kind in ("code", "markdown")) if part in notebooks else ([], [])
                 for part in course.settings.parts}
