@@ -306,11 +306,11 @@ def test_a_crashed_batch_resumes_and_a_killed_worker_costs_only_its_submission(p
     assert table[0].startswith("student,status,part1_backprop:test_leaky_relu,")
     assert table[0].endswith(",part1_backprop,part1_backprop:additions,part1_backprop:written,"
                              "course,additions,written,total,max,to_grade_by_hand,not_run") and len(table) == 4
-    rows = {line.split(",")[0]: line.split(",") for line in table[1:]}
+    by_student = {line.split(",")[0]: line.split(",") for line in table[1:]}
     # the course's 21 points and the project's 2 additional ones apart, then together (written answers: the
     # reference's 6 points wait to be graded by hand, blank's unchanged answers score 0; the GPU test: not run)
-    assert rows["blank"][-7:] == ["0", "0", "0", "0", "29", "0", "1"]
-    assert rows["reference"][-7:] == ["21", "2", "0", "23", "23", "6", "1"]
+    assert by_student["blank"][-7:] == ["0", "0", "0", "0", "29", "0", "1"]
+    assert by_student["reference"][-7:] == ["21", "2", "0", "23", "23", "6", "1"]
     assert "dw_transposed" in course.export_grades().read_text()
 
 
