@@ -80,8 +80,8 @@ test-edition: $(STAMP) ## the student edition's self-check on every notebook, bl
 
 clean: ## remove generated course state (keeps .venv)
 	rm -rf grader/source grader/release grader/solution grader/submitted grader/autograded grader/feedback \
-	       grader/gradebook.db grader/grades.csv grader/grades_by_part.csv grader/batch grader/nbgrader_config.py \
-	       grader/downloaded \
+	       grader/gradebook.db grader/grades.csv grader/grades_by_part.csv grader/grades_lms.csv grader/batch \
+	       grader/nbgrader_config.py grader/downloaded \
 	       _docs _proc build/docs build/demo-course
 
 # Part 5: the study's long check (every run of the 34, one batch each) and the benchmarks; neither is in `make test`

@@ -10,7 +10,7 @@ from pathlib import Path
 from grader.course import ROOT, Course, CourseError, load_settings
 from grader.edition import student_edition
 from grader.batch import Batch, grade_shard, serve
-from grader.report import format_table, scores, write_breakdown
+from grader.report import format_table, scores, write_exports
 from grader.samples import SAMPLES, build_submission
 
 
@@ -28,12 +28,13 @@ def build_samples(course, names):
         build_submission(course, SAMPLES[name])
 
 
-def report(course, students):
-    "Print the grade table, write nbgrader's grades.csv and the per-part breakdown; the table."
-    table = scores(course, students)
-    print(format_table(table, course.settings.parts))
-    print(f"\nnbgrader export: {shown(course.export_grades())}")
-    print(f"per-part breakdown: {shown(write_breakdown(course, students, course.root / 'grades_by_part.csv'))}")
+def report(course):
+    """Print the grade table and write every export (nbgrader's grades.csv, grades_by_part.csv, grades_lms.csv),
+    each of every student the gradebook or submitted/ holds, not only those just graded; the table."""
+    table = scores(course)
+    print(format_table(table, course.settings.parts, course))
+    grades, by_part, lms = write_exports(course, table)
+    print(f"\nnbgrader export: {shown(grades)}\nper-part breakdown: {shown(by_part)}\nfor an LMS import: {shown(lms)}")
     return table
 
 
@@ -49,7 +50,7 @@ def autograde_and_report(course, students, slurm=False):
         if err:
             print(f"\n{student}: autograding failed:\n{err}", file=sys.stderr)
     print()
-    report(course, students)
+    report(course)
     print(f"feedback for students: {shown(course.feedback())}/")
     return errors
 
@@ -92,7 +93,8 @@ def main(argv=None):
     p.add_argument("--port", type=int, default=0, help="the server's port (default: 8888, or the next one free)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     sub.add_parser("feedback", help="HTML feedback of every autograded submission in grader/feedback/ (no hidden tests)")
-    sub.add_parser("grades", help="print the grade table and write grader/grades.csv")
+    sub.add_parser("grades", help="print the grade table and write grader/grades.csv, grades_by_part.csv and "
+                                  "grades_lms.csv (every student, written answers included)")
     p = sub.add_parser("similarity", help="rank pairs of submissions by how alike their exercises are (copying check): "
                                           "grader/similarity/")
     p.add_argument("--parts", nargs="+", default=None, help="the notebooks to compare (default: all of settings.ini)")
@@ -151,7 +153,7 @@ def main(argv=None):
         elif args.command == "feedback":
             print(f"feedback: {course.feedback().relative_to(ROOT)}/")
         elif args.command == "grades":
-            report(course, course.submitted_students())
+            report(course)
         elif args.command == "similarity":
             from grader.similarity import similarity, summary
             result = similarity(course, args.parts)

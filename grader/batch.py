@@ -62,7 +62,8 @@ def snapshot(src: Path, dst: Path):
 
 
 def copy_submission(src: Gradebook, dst: Gradebook, assignment: str, student: str, notebooks):
-    "Set `student`'s grades and comments of `notebooks` in `dst` to those in `src` (the same result however often)."
+    """Set `student`'s grades and comments of `notebooks` in `dst` to those in `src`, keeping what a person graded in
+    `dst` (the same result however often)."""
     sub = src.find_submission(assignment, student)
     st = sub.student
     dst.update_or_create_student(student, first_name=st.first_name, last_name=st.last_name, email=st.email,
@@ -80,14 +81,20 @@ def copy_submission(src: Gradebook, dst: Gradebook, assignment: str, student: st
             continue
         t = targets[nb.name]
         t.flagged, t.late_submission_penalty = nb.flagged, nb.late_submission_penalty
+        # What a person gave in `dst` (formgrader's score, extra credit and comment) stays: a worker grades a fresh
+        # submission, which has none. As nbgrader does when it grades again, a cell graded by hand needs a review.
         grades = {g.name: g for g in t.grades}
         for g in nb.grades:
             tg = grades[g.name]
-            tg.auto_score, tg.manual_score, tg.extra_credit = g.auto_score, g.manual_score, g.extra_credit
-            tg.needs_manual_grade = g.needs_manual_grade
+            tg.auto_score = g.auto_score
+            tg.manual_score = g.manual_score if tg.manual_score is None else tg.manual_score
+            tg.extra_credit = g.extra_credit if tg.extra_credit is None else tg.extra_credit
+            tg.needs_manual_grade = g.needs_manual_grade or tg.manual_score is not None
         comments = {c.name: c for c in t.comments}
         for c in nb.comments:
-            comments[c.name].auto_comment, comments[c.name].manual_comment = c.auto_comment, c.manual_comment
+            tc = comments[c.name]
+            tc.auto_comment = c.auto_comment
+            tc.manual_comment = c.manual_comment if tc.manual_comment is None else tc.manual_comment
     dst.db.commit()
 
 

@@ -122,7 +122,7 @@ sys.path.insert(0, {repo!r})
 from grader.preprocessors import HideHiddenTests, JudgeHiddenTests, LimitOutputBytes, RecordNotRun
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.converters import Autograde
-from nbgrader.preprocessors import Execute, GetGrades, LimitOutput, SaveAutoGrades
+from nbgrader.preprocessors import Execute, LimitOutput, SaveAutoGrades
 _steps = [JudgeHiddenTests if step is Execute else step
           for step in Autograde.autograde_preprocessors.make_dynamic_default()]
 _steps.insert(_steps.index(LimitOutput) + 1, LimitOutputBytes)
@@ -131,8 +131,6 @@ c.Autograde.autograde_preprocessors = _steps
 # Test cells marked as needing CUDA run only where this runner has a GPU
 c.JudgeHiddenTests.device = {device!r}
 c.LimitOutputBytes.max_kb = {max_output_kb}
-# Feedback goes to students: no hidden test and no traceback that quotes one.
-c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 # LMS downloads (`python -m grader collect`, or `nbgrader zip_collect`): names read as settings.ini [collect] says
 c.ZipCollectApp.extractor_plugin = "grader.collect.DatedExtractor"
 c.ZipCollectApp.collector_plugin = "grader.collect.LmsCollector"
@@ -145,6 +143,12 @@ c.ClearMarkScheme.enforce_metadata = False
 # nbconvert's MathJax macro there; nbgrader's own templates stay on the path.
 c.HTMLExporter.extra_template_basedirs = {template_dirs!r}
 c.HTMLExporter.mathjax_url = {mathjax_url!r}
+# Feedback goes to students: no hidden test and no traceback that quotes one. A test not run (no GPU) or an answer
+# still to grade by hand says so, not 0; totals are "graded so far".
+from grader.preprocessors import GetGradesSoFar
+c.GenerateFeedback.preprocessors = [GetGradesSoFar, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+c.GenerateFeedback.HTMLExporter.extra_template_basedirs = {template_dirs!r}
+c.GenerateFeedback.HTMLExporter.template_file = "so_far.html.j2"  # grader/templates/feedback/, extends nbgrader's
 """
 
 def student_dependencies() -> list:

@@ -14,7 +14,7 @@ from grader.batch import Batch, fingerprint
 import nbformat
 
 from grader.course import Course, cells_by_id, load_settings
-from grader.report import format_table, part_stats, scores, write_breakdown
+from grader.report import format_table, part_stats, scores, write_exports
 from grader.samples import HOSTILE, SAMPLES, build_hostile, build_submission, edited_parts
 
 
@@ -78,12 +78,12 @@ def demo_course(n, parts, root, slurm=False) -> int:
     errors = grade()
     second = time.time() - t
     print("\n5/5 the course's grades\n")
-    table = scores(course, students)
-    print(format_table(table, settings.parts))
+    table = scores(course)
+    print(format_table(table, settings.parts, course))
     print("\nPer part (autograded points):")
     print(part_stats(table, settings.parts))
-    print(f"\nnbgrader export: {course.export_grades()}")
-    print(f"per-part breakdown: {write_breakdown(course, students, course.root / 'grades_by_part.csv')}")
+    grades, by_part, lms = write_exports(course, table)
+    print(f"\nnbgrader export: {grades}\nper-part breakdown: {by_part}\nfor an LMS import: {lms}")
     failed = [st for st, err in errors.items() if err]
     for st in failed:
         print(f"{st}: autograding failed: {errors[st]}")

@@ -1,12 +1,13 @@
 """nbgrader preprocessors of the course, configured in the generated nbgrader_config.py."""
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, GetGrades, NbGraderPreprocessor
 from nbgrader.api import Gradebook
 from traitlets import Integer, Unicode
 
 from dlcourse.authoring import remove_hidden_tests
 from grader.judging import PROBE_NAME, Verdict, fresh_seed, judge_outputs, make_inputs, probe_code, split_hidden_test
+from grader.report import waiting
 
 
 class LimitOutputBytes(NbGraderPreprocessor):
@@ -187,3 +188,32 @@ class HideHiddenTests(NbGraderPreprocessor):
                 if mime.startswith("text/") and isinstance(value, str):
                     out.data[mime] = self.redact(value)
         return cell, resources
+
+
+class GetGradesSoFar(GetGrades):
+    """nbgrader's GetGrades for feedback, which also tells apart a cell with no score yet: a test not run (it needs a
+    GPU, the runner has none) or a written answer still to grade by hand. Each such cell gets `status` "not run" or
+    "to grade by hand" in its nbgrader metadata, and the notebook's totals count only what has been graded so far:
+    `graded_score` of `graded_max`, with the waiting cells listed in `not_run` and `to_grade` (grade id, points)."""
+
+    def preprocess(self, nb, resources):
+        self.graded = [0.0, 0.0]
+        self.waiting = {"not run": [], "to grade by hand": []}
+        nb, resources = super().preprocess(nb, resources)
+        info = resources["nbgrader"]
+        info["graded_score"] = self.graded[0] - info["late_penalty"]
+        info["graded_max"] = self.graded[1]
+        info["not_run"], info["to_grade"] = self.waiting["not run"], self.waiting["to grade by hand"]
+        return nb, resources
+
+    def _get_score(self, cell, resources):
+        super()._get_score(cell, resources)
+        meta = cell.metadata.nbgrader
+        grade = self.gradebook.find_grade(meta["grade_id"], self.notebook_id, self.assignment_id, self.student_id)
+        if waiting(grade):
+            test = cell.cell_type == "code" and not meta.get("solution")
+            meta["status"] = "not run" if test else "to grade by hand"
+            self.waiting[meta["status"]].append((meta["grade_id"], grade.max_score))
+        else:
+            self.graded[0] += grade.score
+            self.graded[1] += grade.max_score

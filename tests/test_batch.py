@@ -173,6 +173,28 @@ def test_a_merge_again_keeps_what_a_person_graded_since(tmp_path, tiny_course):
     assert [g[4] for g in rows(course.gradebook_path)[0]] == [1, None]
 
 
+def test_grading_again_keeps_what_a_person_graded(tmp_path, tiny_course):
+    "A student graded by hand, then autograded again (a resubmission): the person's score and comment stay."
+    course = tiny_course(tmp_path / "course")
+    scratch(course, "r1", "worker-0", {"ann": {"t1": 0, "t2": 2}})
+    batch = Batch(course)
+    batch.merge()
+    s = course.settings
+    with Gradebook(f"sqlite:///{course.gradebook_path}", course_id=s.course_id) as gb:
+        gb.find_grade("t1", "nb", s.assignment_id, "ann").manual_score = 0.5
+        gb.find_comment("t1_answer", "nb", s.assignment_id, "ann").manual_comment = "half: no edge case"
+        gb.db.commit()
+    # the second run's worker starts from a snapshot and grades a fresh submission: no manual score in it
+    scratch(course, "r2", "worker-0", {"ann": {"t1": 1, "t2": 0}})
+    assert batch.merge() == 1
+    grades, counts = rows(course.gradebook_path)
+    assert [(g[2], g[3], g[4]) for g in grades] == [("t1", 1, 0.5), ("t2", 0, None)]
+    con = sqlite3.connect(course.gradebook_path)
+    assert con.execute("SELECT manual_comment FROM comment WHERE manual_comment IS NOT NULL").fetchall() == \
+        [("half: no edge case",)]
+    con.close()
+
+
 def test_copy_submission_sets_rather_than_adds(tmp_path, tiny_course):
     course = tiny_course(tmp_path / "course")
     scratch(course, "r1", "worker-0", {"ann": {"t1": 1, "t2": 2}})
@@ -280,12 +302,15 @@ def test_a_crashed_batch_resumes_and_a_killed_worker_costs_only_its_submission(p
     assert batch.todo(students) == []
     assert not list((course.root / "batch" / "runs").glob("*"))  # merged runs leave nothing behind
     # grades out: nbgrader's CSV and the per-part breakdown
-    table = write_breakdown(course, students, course.root / "by_part.csv").read_text().splitlines()
-    assert table[0].startswith("student,part1_backprop:test_leaky_relu,")
-    assert table[0].endswith(",part1_backprop,part1_backprop:additions,course,additions,total") and len(table) == 4
-    # the course's 21 points and the project's 2 additional ones apart, then together
-    assert table[3].split(",")[-5:] == ["0", "0", "0", "0", "0"]
-    assert table[1].split(",")[-5:] == ["21", "2", "21", "2", "23"]
+    table = write_breakdown(course, course.root / "by_part.csv").read_text().splitlines()
+    assert table[0].startswith("student,status,part1_backprop:test_leaky_relu,")
+    assert table[0].endswith(",part1_backprop,part1_backprop:additions,part1_backprop:written,"
+                             "course,additions,written,total,max,to_grade_by_hand,not_run") and len(table) == 4
+    by_student = {line.split(",")[0]: line.split(",") for line in table[1:]}
+    # the course's 21 points and the project's 2 additional ones apart, then together (written answers: the
+    # reference's 6 points wait to be graded by hand, blank's unchanged answers score 0; the GPU test: not run)
+    assert by_student["blank"][-7:] == ["0", "0", "0", "0", "29", "0", "1"]
+    assert by_student["reference"][-7:] == ["21", "2", "0", "23", "23", "6", "1"]
     assert "dw_transposed" in course.export_grades().read_text()
 
 

@@ -1,7 +1,11 @@
 """The grading pipeline end to end, in a temporary course directory: student and solution
 versions, the sample submissions autograded, grades exported, secrets kept."""
+import dataclasses
+import itertools
 import os
+import re
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -229,3 +233,129 @@ def test_feedback_shows_no_hidden_test(course, graded, tmp_path):
     plain = tmp_path / "plain.html"
     plain.write_text(HTMLExporter().from_filename(str(autograded))[0])
     assert secret & page_lines(plain)
+
+
+def gradebook_rows(course):
+    "student -> [(notebook, cell, cell type, auto score, manual score, max score)], read with SQL (not the code under test)."
+    con = sqlite3.connect(course.gradebook_path)
+    try:
+        found = con.execute(
+            "SELECT st.id, nb.name, bc.name, gc.cell_type, g.auto_score, g.manual_score, gc.max_score FROM grade g "
+            "JOIN submitted_notebook sn ON g.notebook_id = sn.id JOIN notebook nb ON sn.notebook_id = nb.id "
+            "JOIN submitted_assignment sa ON sn.assignment_id = sa.id JOIN student st ON sa.student_id = st.id "
+            "JOIN base_cell bc ON g.cell_id = bc.id JOIN grade_cells gc ON gc.id = bc.id").fetchall()
+    finally:
+        con.close()
+    out = {}
+    for student, *row in found:
+        out.setdefault(student, []).append(tuple(row))
+    return out
+
+
+def expected_points(rows):
+    "(points given, points of what is graded, points of written answers still to grade): a score or max per row."
+    given = sum(m if m is not None else a for _, _, _, a, m, _ in rows if (a, m) != (None, None))
+    graded_max = sum(mx for _, _, _, a, m, mx in rows if (a, m) != (None, None))
+    pending = sum(mx for _, _, kind, a, m, mx in rows if (a, m) == (None, None) and kind == "markdown")
+    return given, graded_max, pending
+
+
+def read_csv(path):
+    import csv
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_exports_keep_every_student_and_what_was_graded_by_hand(course, graded, capsys):
+    """Written answers graded by hand (nbgrader's API, as formgrader does), then one student resubmits and is
+    autograded again alone: every export lists every student, with the hand-graded points; a submission never
+    autograded is missing, not 0; the feedback names what is not graded yet. Run last: it changes the course."""
+    from grader.__main__ import autograde_and_report
+    from nbgrader.api import Gradebook
+    s, part = course.settings, "part1_backprop"
+    manual = {("reference", "part1_q1"): 3.0, ("dw_transposed", "part1_q1"): 1.0, ("dw_transposed", "part1_q2"): 2.0}
+    with Gradebook(f"sqlite:///{course.gradebook_path}", course_id=s.course_id) as gb:
+        for (student, gid), points in manual.items():
+            grade = gb.find_grade(gid, part, s.assignment_id, student)
+            grade.manual_score, grade.needs_manual_grade = points, False
+        gb.find_comment("part1_q1", part, s.assignment_id, "reference").manual_comment = "Right idea; say why."
+        gb.db.commit()
+    shutil.copytree(course.submitted("blank"), course.submitted("never_graded"))  # handed in, not autograded
+    # dw_transposed hands in the fix: graded again, alone
+    build_submission(course, dataclasses.replace(SAMPLES["reference"], name="dw_transposed"), [part])
+    assert autograde_and_report(course, ["dw_transposed"]) == {"dw_transposed": None}
+    out = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(out) if line.startswith("student  "))
+    header = re.split(r"\s{2,}", out[start].strip())
+    table = {}
+    for line in itertools.takewhile(str.strip, out[start + 2:]):
+        cols = re.split(r"\s{2,}", line.strip())
+        table[cols[0]] = dict(zip(header, cols))
+
+    rows = gradebook_rows(course)
+    everyone = set(rows) | {"never_graded"}
+    assert set(rows) == set(graded)  # the gradebook lost no one
+    points = {st: expected_points(r) for st, r in rows.items()}
+    written_max = {c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points for _, cells in source_cells(course) for c in cells
+                   if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("grade")}
+    # the hand-graded points are there after grading again; reference: 3 given, the rest of its answers to grade
+    ref = {(nb, cell): (a, m) for nb, cell, _, a, m, _ in rows["reference"]}
+    assert ref[(part, "part1_q1")] == (None, 3.0) and ref[(part, "part1_q2")] == (None, None)
+    assert {(nb, cell): m for nb, cell, _, _, m, _ in rows["dw_transposed"] if m is not None} == \
+        {(part, "part1_q1"): 1.0, (part, "part1_q2"): 2.0}
+    assert points["reference"][2] == sum(written_max.values()) - written_max["part1_q1"]
+    dw_part1 = [r for r in rows["dw_transposed"] if r[0] == part and r[2] == "code" and r[3] is not None]
+    assert sum(r[3] for r in dw_part1) == sum(r[5] for r in dw_part1)  # the fix got every point it could
+
+    # the table: a row per student, the total so far and what is left to grade by hand
+    assert set(table) >= everyone
+    assert list(table["never_graded"].values())[1] == "missing (submitted, not autograded)"
+    for student, (given, graded_max, pending) in points.items():
+        assert table[student]["total"] == f"{given:g} / {graded_max:g}", table[student]
+        to_grade = sum(1 for r in rows[student] if r[2] == "markdown" and r[3:5] == (None, None))
+        assert table[student]["to grade by hand"] == (f"{pending:g} points ({to_grade} answer{'s' * (to_grade > 1)})"
+                                                           if pending else "none")
+
+    # nbgrader's grades.csv: the gradebook's students, the hand-graded points in the score
+    nbgrader_csv = {r["student_id"]: r for r in read_csv(course.root / "grades.csv")}
+    assert set(nbgrader_csv) == set(rows)
+    for student, (given, _, _) in points.items():
+        assert float(nbgrader_csv[student]["score"]) == given, student
+
+    # grades_by_part.csv: every student, a column per written answer, empty while it waits to be graded
+    by_part = {r["student"]: r for r in read_csv(course.root / "grades_by_part.csv")}
+    assert set(by_part) == everyone
+    assert by_part["never_graded"]["status"] == "missing"
+    assert all(v == "" for k, v in by_part["never_graded"].items() if k not in ("student", "status"))
+    assert by_part["reference"][f"{part}:part1_q1"] == "3" and by_part["reference"][f"{part}:part1_q2"] == ""
+    assert by_part["dw_transposed"][f"{part}:part1_q2"] == "2"
+    assert by_part["blank"][f"{part}:part1_q1"] == "0"  # an unchanged answer: nbgrader's 0, nothing to grade
+    assert by_part["reference"][f"{part}:extra_layers_on_gpu"] == ""  # not run on a CPU runner
+    for student, (given, graded_max, pending) in points.items():
+        row = by_part[student]
+        assert (float(row["total"]), float(row["max"]), float(row["to_grade_by_hand"])) == (given, graded_max, pending)
+        assert row["status"] == ("to grade by hand" if pending else "graded")
+        assert float(row["written"]) == sum(m if m is not None else a for _, _, kind, a, m, _ in rows[student]
+                                            if kind == "markdown" and (a, m) != (None, None))
+        cells = {f"{nb}:{cell}": m if m is not None else a for nb, cell, _, a, m, _ in rows[student]}
+        assert {k: float(v) for k, v in row.items() if k in cells and v != ""} == \
+            {k: v for k, v in cells.items() if v is not None}
+
+    # grades_lms.csv: the LMS's identifying columns, the total so far and each part's; never_graded left empty
+    lms = {r["SIS Login ID"]: r for r in read_csv(course.root / "grades_lms.csv")}
+    assert set(lms) == everyone
+    assert lms["never_graded"][f"{s.assignment_id} total"] == ""
+    for student, (given, _, _) in points.items():
+        assert float(lms[student][f"{s.assignment_id} total"]) == given
+        for nb in s.parts:
+            in_part = [r for r in rows[student] if r[0] == nb]
+            assert float(lms[student][f"{s.assignment_id} {nb}"]) == expected_points(in_part)[0], (student, nb)
+
+    # the feedback page: the GPU test not run and the answer still to grade are named, the total is "so far"
+    page = (course.root / "feedback" / "reference" / s.assignment_id / f"{part}.html")
+    text = " ".join(page_lines(page))
+    given, graded_max, _ = expected_points([r for r in rows["reference"] if r[0] == part])
+    assert f"{given:.1f} of {graded_max:.1f} points graded so far" in text
+    assert "To grade by hand: part1_q2 (2.0 points)" in text
+    assert "not run: no GPU" in text and "Right idea; say why." in text and "Score: 3.0 / 4.0" in text
+    assert "Score: 0.0 / 1.0" not in text and "Score: 0.0 / 2.0" not in text  # neither waiting cell shows as 0
