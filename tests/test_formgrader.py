@@ -5,9 +5,6 @@ formgrader (grader/formgrader.py) serves it; Chromium opens the submission, scor
 gives full credit to another, and the points must reach the gradebook, the table, both CSVs and the feedback. The
 grader sees each answer's reference answer and rubric; students never do. Every request the pages make goes to the
 local server (MathJax included). Screenshots are kept in build/test-artifacts/formgrader/ (not committed).
-
-Assertions marked [exports] need the export helper's branch (manual points in the table and grades_by_part.csv),
-those marked [math] the notebooks' own macro definitions (issue 22, items 1 and 4).
 """
 import csv
 import glob
@@ -243,7 +240,7 @@ def test_every_request_stays_on_this_machine_and_math_typesets(server, graded_by
 
 
 def test_math_has_no_undefined_macro(graded_by_hand):
-    "[math] \\mat is defined in the notebooks (issue 22, item 4): no formula renders as an error."
+    "Every formula of the notebook renders in formgrader: none is an error (an undefined macro, say)."
     assert graded_by_hand[0]["math"][1] == [], f"formulas MathJax could not render: {graded_by_hand[0]['math'][1][:5]}"
 
 
@@ -254,7 +251,7 @@ def test_hand_grades_reach_grades_csv(course, graded_by_hand):
 
 
 def test_hand_grades_reach_the_table(course, graded_by_hand):
-    "[exports] the table's total counts the points given by hand (nbgrader's notebook score: autograded + by hand)."
+    "The table's total counts the points given by hand (nbgrader's notebook score: autograded + by hand)."
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{course.gradebook_path}", course_id=course.settings.course_id) as gb:
         total = gb.find_submission_notebook(PART, course.settings.assignment_id, STUDENT).score
@@ -264,8 +261,8 @@ def test_hand_grades_reach_the_table(course, graded_by_hand):
 
 
 def test_hand_grades_reach_grades_by_part_csv(course, graded_by_hand, tmp_path):
-    "[exports] grades_by_part.csv has a `<part>:<grade id>` column for each written answer, with its score."
-    (breakdown,) = csv_rows(write_breakdown(course, [STUDENT], tmp_path / "grades_by_part.csv"))
+    "grades_by_part.csv has a `<part>:<grade id>` column for each written answer, with its score."
+    (breakdown,) = csv_rows(write_breakdown(course, tmp_path / "grades_by_part.csv", scores(course, [STUDENT])))
     assert breakdown.get(f"{PART}:{SCORED[0]}") == f"{SCORED[1]:g}"
     assert breakdown.get(f"{PART}:{FULL[0]}") == f"{FULL[1]:g}"
 
