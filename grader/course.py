@@ -120,6 +120,13 @@ c.JudgeHiddenTests.device = {device!r}
 c.LimitOutputBytes.max_kb = {max_output_kb}
 # Feedback goes to students: no hidden test and no traceback that quotes one.
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+# Each exercise stub of the student version names its exercise and notebook when it runs (grader/preprocessors.py).
+from grader.preprocessors import NameStubs
+from nbgrader.converters import GenerateAssignment
+from nbgrader.preprocessors import ClearSolutions
+_steps = GenerateAssignment.preprocessors.make_dynamic_default()
+_steps.insert(_steps.index(ClearSolutions) + 1, NameStubs)
+c.GenerateAssignment.preprocessors = _steps
 """
 
 def student_dependencies() -> list:
