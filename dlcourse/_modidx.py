@@ -10,6 +10,7 @@ d = { 'settings': {'branch': 'main', 'doc_baseurl': '/', 'doc_host': '', 'git_ur
                                     'dlcourse.authoring.judge_block': ('authoring.html#judge_block', 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.judge_namespace': ('authoring.html#judge_namespace', 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.layers_of': ('authoring.html#layers_of', 'dlcourse/authoring.py'),
+                                    'dlcourse.authoring.mismatch': ('authoring.html#mismatch', 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.observe_block': ('authoring.html#observe_block', 'dlcourse/authoring.py'),
                                     'dlcourse.authoring.remove_hidden_tests': ( 'authoring.html#remove_hidden_tests',
                                                                                 'dlcourse/authoring.py'),

@@ -3,8 +3,8 @@
 # %% auto #0
 __all__ = ['SOLUTION_BEGIN', 'SOLUTION_END', 'HIDDEN_BEGIN', 'HIDDEN_END', 'JUDGE_GLOBALS', 'strip_markers',
            'strip_grading_markers', 'solution_lines', 'given_lines', 'remove_hidden_tests', 'written_here',
-           'find_asset', 'judge_namespace', 'as_judged', 'round_trip', 'hidden_test', 'default_dout', 'observe_block',
-           'judge_block', 'layers_of']
+           'find_asset', 'mismatch', 'judge_namespace', 'as_judged', 'round_trip', 'hidden_test', 'default_dout',
+           'observe_block', 'judge_block', 'layers_of']
 
 # %% ../nbs/00_authoring.ipynb #authoring-002
 import re
@@ -66,6 +66,21 @@ def find_asset(name) -> Path:
         if (folder / name).exists():
             return folder / name
     raise FileNotFoundError(f"{name} not found in tests/assets: run this notebook from the course folder")
+
+# %% ../nbs/00_authoring.ipynb #authoring-mismatch
+def mismatch(got, expected) -> str:
+    "How tensor `got` differs from `expected`, for a test's message: the shapes, or the largest difference and where."
+    try:
+        import torch
+        got, expected = torch.as_tensor(got), torch.as_tensor(expected)
+        if got.shape != expected.shape:
+            return f"shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+        diff = (got.double() - expected.double()).abs().nan_to_num(nan=float("inf"))  # a NaN differs most
+        at = tuple(int(i) for i in torch.unravel_index(diff.argmax(), diff.shape))
+        return (f"largest difference {diff[at].item():.3g} at index {list(at)}: got {got[at].item():.6g}, "
+                f"expected {expected[at].item():.6g}")
+    except Exception as e:  # not a tensor, or empty: say what it is
+        return f"got {type(got).__name__} {str(got)[:60]!r}, which cannot be compared with the expected tensor ({e})"
 
 # %% ../nbs/00_authoring.ipynb #authoring-hidden-1
 import io

@@ -149,6 +149,13 @@ from grader.preprocessors import GetGradesSoFar
 c.GenerateFeedback.preprocessors = [GetGradesSoFar, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 c.GenerateFeedback.HTMLExporter.extra_template_basedirs = {template_dirs!r}
 c.GenerateFeedback.HTMLExporter.template_file = "so_far.html.j2"  # grader/templates/feedback/, extends nbgrader's
+# Each exercise stub of the student version names its exercise and notebook when it runs (grader/preprocessors.py).
+from grader.preprocessors import NameStubs
+from nbgrader.converters import GenerateAssignment
+from nbgrader.preprocessors import ClearSolutions
+_steps = GenerateAssignment.preprocessors.make_dynamic_default()
+_steps.insert(_steps.index(ClearSolutions) + 1, NameStubs)
+c.GenerateAssignment.preprocessors = _steps
 """
 
 def student_dependencies() -> list:
@@ -215,13 +222,15 @@ scores 0.
 ## Work
 
 1. `jupyter lab`, then open the notebooks in order, starting with `{first}`.
-2. Fill in every `# YOUR CODE HERE` (delete the `raise NotImplementedError()` under it) and write your answers in
+2. Fill in every `# YOUR CODE HERE` (delete the `raise NotImplementedError(...)` under it) and write your answers in
    the cells that say `YOUR ANSWER HERE`.
 3. Run the test cell under each exercise. The grader runs these tests and more: other shapes, dtypes and edge cases.
 4. When a notebook is done, run `nbdev-export` in this folder. It writes your code into `{package}`
    (`{package}.layers`, `{package}.optimizers`, ...), which the later notebooks import: Part 2 trains your Part 1
-   layers, Part 4 classifies with your Part 3 classifier. Until you export, they get the stubs, which raise
-   `NotImplementedError`. (`nbdev-clean` tidies the notebooks and keeps nbgrader's cell metadata.)
+   layers, Part 4 classifies with your Part 3 classifier. Until you export, they get the stubs, whose
+   `NotImplementedError` names the exercise and its notebook, e.g. "`CNN._make_feature_extractor` is not written
+   yet: fill in its `# YOUR CODE HERE` in part4_cnn.ipynb, then run nbdev-export". (`nbdev-clean` tidies the
+   notebooks and keeps nbgrader's cell metadata.)
 
 The notebooks train on the built-in CIFAR-10 sample. With a full copy, set `DLCOURSE_CIFAR10` to it (a torchvision
 data folder, or an image-folder export `train/<class>/*.jpg`, `test/<class>/*.jpg`, as a folder or a `.tar.gz`).

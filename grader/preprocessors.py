@@ -1,4 +1,8 @@
 """nbgrader preprocessors of the course, configured in the generated nbgrader_config.py."""
+import ast
+import json
+import re
+
 import nbformat
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute, GetGrades, NbGraderPreprocessor
@@ -217,3 +221,49 @@ class GetGradesSoFar(GetGrades):
         else:
             self.graded[0] += grade.score
             self.graded[1] += grade.max_score
+
+
+STUB = "raise NotImplementedError()"  # the stub nbgrader's ClearSolutions writes for Python
+
+
+def stub_message(name: str, notebook: str, exported: bool) -> str:
+    "What a stub says when it runs: the exercise, where to write it, and the export its later users need."
+    return (f"`{name}` is not written yet: fill in its `# YOUR CODE HERE` in {notebook}.ipynb"
+            + (", then run nbdev-export" if exported else ""))
+
+
+def name_stubs(source: str, notebook: str, grade_id: str) -> str:
+    """`source` with each `raise NotImplementedError()` line raising a message that names its function or class
+    (`CNN._make_feature_extractor`; the grade id outside any) and the notebook."""
+    lines = source.split("\n")
+    parsable = "\n".join("#" if line.lstrip().startswith(("%", "!")) else line for line in lines)  # IPython magics
+    names = {}  # line number -> name
+
+    def visit(node, scope):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                visit(child, [*scope, child.name])
+            else:
+                if isinstance(child, ast.Raise) and ast.unparse(child) == STUB:
+                    names[child.lineno] = ".".join(scope) or grade_id
+                visit(child, scope)
+    try:
+        visit(ast.parse(parsable), [])
+    except SyntaxError:  # not Python we can read: name the exercise only
+        names = {i + 1: grade_id for i, line in enumerate(lines) if line.strip() == STUB}
+    exported = bool(re.search(r"^#\|\s*exports?\b", source, re.MULTILINE))
+    for number, name in names.items():
+        message = stub_message(name, notebook, exported)
+        lines[number - 1] = lines[number - 1].replace(STUB, f"raise NotImplementedError({json.dumps(message)})")
+    return "\n".join(lines)
+
+
+class NameStubs(NbGraderPreprocessor):
+    """After ClearSolutions: a stub names its exercise when it runs, in the notebook and in the package that
+    nbdev-export writes from it, instead of a bare NotImplementedError."""
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution") and STUB in cell.source:
+            cell.source = name_stubs(cell.source, resources["nbgrader"]["notebook"], meta["grade_id"])
+        return cell, resources

@@ -5,13 +5,14 @@ the API, and correct solutions the course allows. The notebooks' own test cells,
 entry in this process (tests/bank_runner.py), as `nbgrader autograde` would run them in a kernel.
 """
 import ast
+import re
 import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from dlcourse.authoring import HIDDEN_BEGIN, HIDDEN_END
+from dlcourse.authoring import HIDDEN_BEGIN, HIDDEN_END, remove_hidden_tests
 from grader.course import load_settings
 from grader.judging import make_inputs, split_hidden_test
 
@@ -46,6 +47,29 @@ def test_every_hidden_assertion_names_its_property():
                 silent += [f"{part}/{gid}: {ast.unparse(node)[:80]}" for node in ast.walk(ast.parse(hidden))
                            if isinstance(node, ast.Assert) and node.msg is None]
     assert silent == [], "hidden assertions without a message:\n" + "\n".join(silent)
+
+
+def test_every_visible_assertion_says_what_it_found():
+    "A failed visible test, in the notebook, the self-check and the feedback, says what came out and what was expected."
+    silent = [f"{part}/{gid}: {ast.unparse(node)[:80]}" for part in load_settings().parts
+              for gid, is_test, _, source in load_cells(part) if is_test
+              for node in ast.walk(ast.parse(remove_hidden_tests(source)))
+              if isinstance(node, ast.Assert) and node.msg is None]
+    assert silent == [], "visible assertions without a message:\n" + "\n".join(silent)
+
+
+def test_a_failed_forward_pass_shows_what_came_out_and_what_was_expected():
+    "LeakyReLU's visible test on a forward that flips the sign of negative inputs: the message shows one such input."
+    (mutant,) = [e for e in MUTANTS if e.name == "lrelu_negative_slope_sign"]
+    ns = run_notebook(mutant.part, mutant.edits, definitions_only=True).namespace
+    test = next(src for gid, _, _, src in load_cells(mutant.part) if gid == "test_leaky_relu")
+    with pytest.raises(AssertionError) as failure:
+        exec(remove_hidden_tests(test), ns)
+    found = re.fullmatch(r"forward differs from torch.nn.LeakyReLU: largest difference (\S+) at index \[\d+, \d+\]: "
+                         r"got (\S+), expected (\S+)", str(failure.value))
+    assert found, str(failure.value)
+    difference, got, expected = map(float, found.groups())
+    assert expected < 0 and got == pytest.approx(-expected, rel=1e-4) and difference == pytest.approx(2 * got, rel=1e-2)
 
 
 def test_every_test_cell_is_judged_outside_the_kernel():

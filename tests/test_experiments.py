@@ -150,6 +150,24 @@ def test_cli_reports_a_config_that_cannot_work(tmp_path, capsys):
     assert e.value.code == 2 and "Pool less often (a larger -P)" in capsys.readouterr().err
 
 
+def test_an_exercise_still_a_stub_is_reported_as_such_not_as_a_config_that_cannot_work(tmp_path, monkeypatch, capsys):
+    "A stub's NotImplementedError is a RuntimeError, as the shrinking image's error is: it must not be reworded."
+    unwritten = "`CNN._make_feature_extractor` is not written yet: fill in part4_cnn.ipynb"
+
+    class Blank(CNN):
+        def _make_feature_extractor(self):
+            raise NotImplementedError(unwritten)
+
+    monkeypatch.setattr(ex, "model_class", lambda model_type: Blank)
+    monkeypatch.setattr(ex, "cifar10_datasets", lambda: pytest.fail("data loaded for a model that is not written"))
+    with pytest.raises(NotImplementedError, match="is not written yet"):
+        ex.cnn_experiment("blank", out_dir=tmp_path, **TINY)
+    with pytest.raises(SystemExit) as e:
+        ex.main(f"run-exp -n test -K 32 64 -L 2 -P 2 -H 100 -o {tmp_path}".split())
+    err = capsys.readouterr().err
+    assert e.value.code == 1 and err == f"error: {unwritten}\n"
+
+
 def test_the_dlcourse_console_command_is_installed():
     script = Path(PY).with_name("dlcourse")
     assert script.exists(), "pyproject.toml's [project.scripts] installs `dlcourse` (run make install)"

@@ -71,7 +71,7 @@ def test_student_version_has_no_solutions_and_no_hidden_tests(course):
     for name, cells in source_cells(course):
         text = (course.release / name).read_text()
         assert SOLUTION_BEGIN not in text and HIDDEN_BEGIN not in text
-        assert "raise NotImplementedError()" in text
+        assert "raise NotImplementedError(" in text
         released = {c.metadata["nbgrader"]["grade_id"]: c.source for c in nbformat.read(course.release / name, 4).cells
                     if "nbgrader" in c.metadata}
         for cell in cells:
@@ -87,6 +87,46 @@ def test_student_version_has_no_solutions_and_no_hidden_tests(course):
                     assert line not in out_lines, f"{gid}: {line!r} reached the student version"
                     checked += 1
     assert checked > 100  # the check really looked at the solutions and hidden tests
+
+
+STUB_LINE = re.compile(r'raise NotImplementedError\((.*)\)$')
+NAMED = re.compile(r'"`([\w.]+)` is not written yet: fill in its `# YOUR CODE HERE` in (\w+)\.ipynb(, then run nbdev-export)?"')
+
+
+def test_every_stub_of_the_student_version_names_its_exercise_and_notebook(course):
+    names = {}
+    for path in sorted(course.release.glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if not cell.metadata.get("nbgrader", {}).get("solution") or cell.cell_type != "code":
+                continue
+            for line in cell.source.splitlines():
+                stub = STUB_LINE.search(line.strip())
+                if stub:
+                    named = NAMED.fullmatch(stub.group(1))
+                    assert named, f"{path.stem}: a stub that names nothing: {line.strip()}"
+                    assert named.group(2) == path.stem
+                    assert bool(named.group(3)) == cell.source.startswith("#| export"), line  # exported: export it
+                    names.setdefault(path.stem, set()).add(named.group(1))
+    assert names["part4_cnn"] == {"CNN._make_feature_extractor", "CNN._n_features", "CNN._make_mlp",
+                                  "ResidualBlock.__init__", "ResidualBottleneckBlock.__init__",
+                                  "ResNet._make_feature_extractor", "part4_optim_hp"}
+    assert {"mlp_experiment"} == names["part3_experiments"] and "LeakyReLU.forward" in names["part1_backprop"]
+    assert sum(map(len, names.values())) >= 45
+
+
+def test_a_stub_names_its_function_class_or_exercise():
+    from grader.preprocessors import name_stubs
+    source = ("#| export\nclass A:\n    class B:\n        def f(self):\n            # YOUR CODE HERE\n"
+              "            raise NotImplementedError()\n    def g(self):\n        raise NotImplementedError()\n")
+    named = name_stubs(source, "nb", "ex1").splitlines()
+    assert named[5].strip() == 'raise NotImplementedError("`A.B.f` is not written yet: fill in its `# YOUR CODE ' \
+                                'HERE` in nb.ipynb, then run nbdev-export")'
+    assert "`A.g` is not written yet" in named[7] and named[:5] == source.splitlines()[:5]
+    # outside any function, not exported, with an IPython magic: the exercise's grade id, no export
+    top = name_stubs("%matplotlib inline\nx = 1\nraise NotImplementedError()", "nb", "ex2").splitlines()
+    assert top == ["%matplotlib inline", "x = 1",
+                   'raise NotImplementedError("`ex2` is not written yet: fill in its `# YOUR CODE HERE` in nb.ipynb")']
+    assert name_stubs("raise NotImplementedError('mine')", "nb", "ex3") == "raise NotImplementedError('mine')"
 
 
 def test_student_version_ships_what_a_student_needs_and_no_secrets(course):

@@ -241,7 +241,7 @@ def generic_call(module, qualname):
     args = [p for p in inspect.signature(fn).parameters.values() if p.default is p.empty]
     return lambda: fn(*[None] * len(args))
 
-results = {}
+results, messages = {}, {}
 for m in modules:
     path = ns[m].__file__
     source = open(path).read()
@@ -266,28 +266,34 @@ for m in modules:
             call()
             results[key] = "returned without raising"
         except NotImplementedError as e:
+            messages[key] = str(e)
             frame = traceback.extract_tb(e.__traceback__)[-1]
             where = (frame.filename, frame.name)
             results[key] = "ok" if where == (path, fn.name) else f"NotImplementedError from {where}"
         except Exception as e:
             results[key] = f"{type(e).__name__}: {e}"
-print(json.dumps(results))
+print(json.dumps({"results": results, "messages": messages}))
 '''
 
 
 def test_every_exercise_stub_raises_not_implemented_error(venv, edition, tmp_path):
     modules = sorted(exported_modules(edition / n for n in NOTEBOOKS))
     res = venv.run("-c", STUB_PROBE.replace("{package}", PACKAGE), ",".join(modules), json.dumps(PROBES), cwd=tmp_path)
-    results = json.loads(res.stdout.strip().splitlines()[-1])
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    results = out["results"]
     assert {k: v for k, v in results.items() if v != "ok"} == {}
     assert set(PROBES) <= set(results)  # no probe is left over from an exercise that changed
-    assert set(results) == notebook_stubs(edition)  # the package's stubs are the notebooks' exported ones, all probed
+    stubs = notebook_stubs(edition)
+    assert set(results) == set(stubs)  # the package's stubs are the notebooks' exported ones, all probed
     assert {"layers.LeakyReLU.forward", "cnn.CNN._make_feature_extractor", "training.Trainer.fit"} <= set(results)
+    # each says which exercise is unwritten, where, and that later parts see it once exported
+    assert out["messages"] == {key: f"`{key.split('.', 1)[1]}` is not written yet: fill in its `# YOUR CODE HERE` in "
+                                    f"{notebook}.ipynb, then run nbdev-export" for key, notebook in stubs.items()}
 
 
 def notebook_stubs(edition):
-    "`module.qualname` of each function with a `# YOUR CODE HERE` in the exported exercise cells of the notebooks."
-    stubs = set()
+    "`module.qualname` -> notebook of each function with a `# YOUR CODE HERE` in the notebooks' exported exercise cells."
+    stubs = {}
     for name in NOTEBOOKS:
         cells = nbformat.read(edition / name, as_version=4).cells
         default = next(iter(exported_modules([edition / name])), None)  # Part 5 has none: it adds to others
@@ -300,7 +306,7 @@ def notebook_stubs(edition):
                 defs = [(node, "")] if isinstance(node, ast.FunctionDef) else \
                     [(f, node.name + ".") for f in node.body if isinstance(f, ast.FunctionDef)] \
                     if isinstance(node, ast.ClassDef) else []
-                stubs |= {f"{module}.{owner}{fn.name}" for fn, owner in defs
+                stubs |= {f"{module}.{owner}{fn.name}": Path(name).stem for fn, owner in defs
                           if "# YOUR CODE HERE" in ast.get_source_segment(cell.source, fn)}
     return stubs
 
@@ -322,10 +328,22 @@ def test_self_check_reports_the_blank_notebooks_as_unfinished(venv, edition):
     assert code == 1 and set(left) == set(run)
     failing = {name: [item for item in left[name] if item.startswith("test ")] for name in run}
     assert all(failing.values()), failing
-    # the stubs fail the tests (directly, or by what they leave undone); nothing the edition should hold is missing
-    assert any(item.endswith("NotImplementedError") for items in failing.values() for item in items)
+    # the stubs fail the tests (directly, or by what they leave undone), naming the exercise; nothing the edition
+    # should hold is missing
+    assert any(re.search(r"NotImplementedError: `[\w.]+` is not written yet: fill in its `# YOUR CODE HERE` in "
+                         r"part\w+\.ipynb", item) for items in failing.values() for item in items), failing
     assert not [item for name in run for item in left[name]
                 if re.search(r"(ModuleNotFound|Import|FileNotFound)Error", item)]
+
+
+def test_the_command_line_on_a_blank_cnn_says_it_is_not_written(venv, edition, tmp_path):
+    "The README's run-exp on the blank edition: the unwritten CNN, not a configuration that cannot work."
+    res = venv.run("-m", f"{PACKAGE}.experiments", "run-exp", "-n", "test", "-K", "32", "64", "-L", "2", "-P", "2",
+                   "-H", "100", "-o", tmp_path / "results", cwd=edition, check=False)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert res.stderr == ("error: `CNN._make_feature_extractor` is not written yet: fill in its `# YOUR CODE HERE` in "
+                          "part4_cnn.ipynb, then run nbdev-export\n")
+    assert not (tmp_path / "results").exists()
 
 
 def test_nbdev_clean_keeps_the_nbgrader_metadata(venv, edition, tmp_path):

@@ -1,6 +1,6 @@
 """Check your homework before you submit it: run `python -m {package}.selfcheck` in the folder with the notebooks.
 
-For each notebook it says what is left: exercises still to write (a `raise NotImplementedError()` left in),
+For each notebook it says what is left: exercises still to write (a stub's `raise NotImplementedError(...)` left in),
 written answers still to give (`YOUR ANSWER HERE`), a package out of step with the notebook (run `nbdev-export`),
 and the test cells that fail when `nbgrader validate` runs the notebook from the top with its visible tests.
 The grader runs more tests than these: passing here is necessary, not sufficient.
@@ -20,7 +20,8 @@ import nbformat
 from . import _course
 from .plot import STATIC_PLOTS_VAR
 
-STUB = "raise NotImplementedError()"
+# The stub of an exercise: nbgrader's, or with the message that names the exercise (grader/preprocessors.py)
+STUB = re.compile(r'^\s*raise NotImplementedError\(("[^"\n]*is not written yet[^"\n]*")?\)\s*$', re.MULTILINE)
 ANSWER = "YOUR ANSWER HERE"
 
 
@@ -35,7 +36,7 @@ def unfinished(nb):
         meta = _nbgrader(cell)
         if not meta.get("solution"):
             continue
-        if cell.cell_type == "code" and STUB in cell.source:
+        if cell.cell_type == "code" and STUB.search(cell.source):
             exercises.append(meta["grade_id"])
         elif cell.cell_type == "markdown" and ANSWER in cell.source:
             answers.append(meta["grade_id"])
@@ -81,7 +82,7 @@ def stale_modules(folder: Path, nb, exported: Path):
 
 def _last_line(error: str) -> str:
     lines = [re.sub(r"\x1b\[[0-9;]*m", "", line).strip() for line in error.strip().splitlines()]
-    return next((line for line in reversed(lines) if line), "failed").rstrip(":")[:160]
+    return next((line for line in reversed(lines) if line), "failed").rstrip(":")[:240]
 
 
 def changed_locked_cells(nb):
