@@ -19,6 +19,10 @@ from PIL import Image
 from docsite.build import NBS, ROOT, build, notebooks
 from docsite.leaks import check_site, forbidden_lines, page_text
 
+from conftest import need
+
+pytestmark = pytest.mark.slow  # builds the site; Chromium
+
 ARTEFACTS = ROOT / "build" / "test-artifacts" / "docs"
 
 
@@ -106,9 +110,8 @@ def test_figures_are_real_images(student_site):
 
 @pytest.fixture(scope="module")
 def browser():
+    need("chromium", "chromedriver")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (`make browser` installs them as root)")
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     options = webdriver.ChromeOptions()
