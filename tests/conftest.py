@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "tests" / "assets"
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
@@ -29,7 +30,7 @@ def default_dtype(request):
 # System tools that `make sysdeps` installs (the Makefile's SYSTEM_TOOLS, command:package). A test that needs one
 # calls `need(...)`: it skips where the tool is missing, but fails where DLCOURSE_SYSDEPS_REQUIRED is set (`make test`
 # sets it where `make sysdeps` can install them), so that CI never skips what it could run.
-MAKEFILE = (Path(__file__).resolve().parents[1] / "Makefile").read_text().replace("\\\n", " ")
+MAKEFILE = ROOT.joinpath("Makefile").read_text().replace("\\\n", " ")
 SYSDEPS = dict(t.split(":") for t in re.search(r"^SYSTEM_TOOLS :=(.*)", MAKEFILE, re.M).group(1).split())
 
 
