@@ -2,7 +2,8 @@
 
 The student site (the default) must show no solution line, no reference answer and no hidden test; the instructor
 site shows solutions but no hidden test. The browser part loads every page in headless Chromium (Debian's
-`chromium` and `chromium-driver`, installed by `make browser`); where it cannot start it skips and says why.
+`chromium` and `chromium-driver`, installed by `make sysdeps`); where it cannot start it skips and says why (without
+them it fails under `make test` as root: tests/test_sysdeps.py).
 Screenshots of the home page and of a chapter are kept in build/test-artifacts/docs/ (not committed).
 """
 import base64
