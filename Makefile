@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # present, the embedded sample otherwise. Override with `make test CIFAR10=/path/to/copy`.
 CIFAR10 ?= $(abspath $(firstword $(DLCOURSE_CIFAR10) $(wildcard ../shared/data/cifar10-jpeg.tar.gz)))
 
-.PHONY: demo test install sysdeps export nbtest pytest student solution samples collect autograde feedback grades clean docs
+.PHONY: demo test test-quick install sysdeps export nbtest pytest student solution samples collect autograde feedback grades clean docs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,11 +17,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP) ## create .venv and install dlcourse with its dev tools
 
 # System tools from Debian: command:package. Installed with apt-get where one is root and they are missing;
-# elsewhere a warning says what to install. The grading sandbox refuses to start without bubblewrap; the docs'
-# browser test (headless Chromium) skips and says why without chromium.
-SYSTEM_TOOLS := bwrap:bubblewrap setpriv:util-linux chromium:chromium chromedriver:chromium-driver
+# elsewhere a warning says what to install. The grading sandbox refuses to start without bubblewrap; the browser
+# tests (docs, math, formgrader) need Chromium; the Slurm tests start a one-node Slurm (slurm-wlm: slurmctld, slurmd
+# and slurm-client; munge). tests/conftest.py reads this list: where `make sysdeps` can install (root with apt-get),
+# `make test` fails a test that needs one of these tools instead of skipping it.
+SYSTEM_TOOLS := bwrap:bubblewrap setpriv:util-linux chromium:chromium chromedriver:chromium-driver \
+                sbatch:slurm-client slurmctld:slurmctld slurmd:slurmd munged:munge
+# a command on PATH or in the sbin folders (the Slurm and munge daemons live there)
+found = $(firstword $(wildcard $(addsuffix /$(1),$(subst :, ,$(PATH)) /usr/sbin /sbin)))
 sysdeps:
-	@missing="$(foreach t,$(SYSTEM_TOOLS),$(if $(shell command -v $(firstword $(subst :, ,$(t)))),,$(lastword $(subst :, ,$(t)))))"; \
+	@missing="$(foreach t,$(SYSTEM_TOOLS),$(if $(call found,$(firstword $(subst :, ,$(t)))),,$(lastword $(subst :, ,$(t)))))"; \
 	missing=$$(echo $$missing); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -29,6 +34,9 @@ sysdeps:
 	      || echo "warning: could not install $$missing"; \
 	  else echo "warning: missing system packages: $$missing (install them with your package manager)"; fi; \
 	fi
+# 1 where `make sysdeps` can install the tools: a test that would skip for want of one fails instead (`make test
+# SYSDEPS_REQUIRED=` turns that off)
+SYSDEPS_REQUIRED ?= $(shell [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && echo 1)
 
 demo: $(STAMP) sysdeps ## export the library, build the student version, autograde the sample submissions
 	$(BIN)/python -m grader demo
@@ -39,7 +47,12 @@ nbtest: $(STAMP)
 	DLCOURSE_CIFAR10=$(CIFAR10) $(BIN)/nbdev-test
 
 pytest: $(STAMP) sysdeps
-	$(BIN)/python -m pytest
+	DLCOURSE_SYSDEPS_REQUIRED=$(SYSDEPS_REQUIRED) $(BIN)/python -m pytest
+
+# The edit-test loop: every test not marked `slow` (layers, optimizers, trainers, judges, the bank's mutants...),
+# a few minutes on 2 cores; no notebooks, no grading of whole submissions, no sandbox, browser or Slurm.
+test-quick: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
 
 export: $(STAMP) ## regenerate dlcourse/ from nbs/
 	$(BIN)/nbdev-export

@@ -1,5 +1,6 @@
 import importlib.util
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -9,7 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-ASSETS = Path(__file__).resolve().parent / "assets"
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = ROOT / "tests" / "assets"
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
 
@@ -23,6 +25,30 @@ def default_dtype(request):
     torch.set_default_dtype(request.param)
     yield request.param
     torch.set_default_dtype(old)
+
+
+# System tools that `make sysdeps` installs (the Makefile's SYSTEM_TOOLS, command:package). A test that needs one
+# calls `need(...)`: it skips where the tool is missing, but fails where DLCOURSE_SYSDEPS_REQUIRED is set (`make test`
+# sets it where `make sysdeps` can install them), so that CI never skips what it could run.
+MAKEFILE = ROOT.joinpath("Makefile").read_text().replace("\\\n", " ")
+SYSDEPS = dict(t.split(":") for t in re.search(r"^SYSTEM_TOOLS :=(.*)", MAKEFILE, re.M).group(1).split())
+
+
+def which(tool):
+    "The tool's path: on PATH, or in /usr/sbin where the Slurm and munge daemons live."
+    return shutil.which(tool) or shutil.which(tool, path="/usr/sbin:/sbin")
+
+
+def need(*tools):
+    "Skip the test unless every tool is installed; fail it instead where DLCOURSE_SYSDEPS_REQUIRED is set."
+    assert SYSDEPS.keys() >= set(tools), f"not in the Makefile's SYSTEM_TOOLS: {set(tools) - SYSDEPS.keys()}"
+    missing = [t for t in tools if not which(t)]
+    if missing:
+        packages = " ".join(sorted({SYSDEPS[t] for t in missing}))
+        msg = f"{', '.join(missing)} not installed: `make sysdeps` installs {packages} (as root)"
+        if os.environ.get("DLCOURSE_SYSDEPS_REQUIRED"):
+            pytest.fail(f"{msg}; DLCOURSE_SYSDEPS_REQUIRED is set, so this is no skip", pytrace=False)
+        pytest.skip(msg)
 
 
 def load_asset_maker():
@@ -78,10 +104,7 @@ def start(cmd, env):
 @pytest.fixture(scope="module")
 def slurm(tmp_path_factory):
     "A one-node Slurm on localhost for this module; SLURM_CONF points at it. Skips where it cannot start."
-    missing = [b for b in ("munged", "slurmctld", "slurmd", "sbatch", "squeue") if not shutil.which(b)
-               and not Path(f"/usr/sbin/{b}").exists()]
-    if missing:
-        pytest.skip(f"Slurm is not installed ({', '.join(missing)} missing): apt-get install slurm-wlm munge")
+    need("munged", "slurmctld", "slurmd", "sbatch")  # squeue and sinfo come with sbatch
     if os.geteuid() != 0:
         pytest.skip("starting a test Slurm needs root (SlurmUser=root)")
     d = tmp_path_factory.mktemp("slurm")
@@ -93,15 +116,14 @@ def slurm(tmp_path_factory):
     conf.write_text(SLURM_CONF.format(dir=d, ctld_port=free_port(), slurmd_port=free_port(), cpus=os.cpu_count()))
     (d / "gres.conf").write_text("Name=gpu File=/dev/null\n")  # a GPU for the scheduler to hand out, not for CUDA
     env = {**os.environ, "SLURM_CONF": str(conf)}
-    sbin = lambda name: shutil.which(name) or f"/usr/sbin/{name}"
     pids = []
     try:
-        start([sbin("munged"), f"--key-file={d}/munge.key", f"--socket={d}/munge.sock", f"--pid-file={d}/munged.pid",
+        start([which("munged"), f"--key-file={d}/munge.key", f"--socket={d}/munge.sock", f"--pid-file={d}/munged.pid",
                f"--log-file={d}/munged.log", f"--seed-file={d}/munge.seed", "--force"], env)
         pids.append(d / "munged.pid")
-        start([sbin("slurmctld"), "-c"], env)
+        start([which("slurmctld"), "-c"], env)
         pids.append(d / "slurmctld.pid")
-        start([sbin("slurmd"), "-N", "localhost"], env)
+        start([which("slurmd"), "-N", "localhost"], env)
         pids.append(d / "slurmd.pid")
         for _ in range(60):
             state = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, env=env).stdout

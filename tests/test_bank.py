@@ -127,6 +127,7 @@ def reference_answer(part, gid):
     return ns[gid]()
 
 
+@pytest.mark.slow
 def test_hyper_parameters_are_judged_apart_from_earlier_parts():
     # A student whose own run misses the target because of a bug in an earlier exercise (the layers, the
     # optimizers) keeps the points when the hyper-parameters are right: the judge repeats the run with the course's

@@ -25,7 +25,7 @@ from grader.report import scores, write_breakdown
 from grader.samples import SAMPLES, build_submission
 from grader.sandbox import bwrap_available
 
-pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader's add_submission
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")]  # nbgrader's add_submission
 
 CELLS = {"t1": 1.0, "t2": 2.0}
 

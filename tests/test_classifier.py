@@ -164,6 +164,7 @@ threshold_explorer(BinaryClassifier(nn.Identity()), z, (torch.rand(100, generato
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("static", [False, True])
 def test_explorer_in_a_jupyter_kernel(static, monkeypatch):
     "In a real kernel the explorer is a widget (saved as widget state for the front end); static plots give a PNG."

@@ -98,6 +98,7 @@ def test_resnet_groups_pool_and_bottlenecks():
         ResNet((3, 8, 8), 2, [4], 1, [], conv_params=dict(kernel_size=5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("device", DEVICES)
 def test_resnet_trains_on_its_device(device):
     torch.manual_seed(0)

@@ -195,6 +195,7 @@ def test_pattern_for_other_names_and_bad_patterns(course, tmp_path):
         collect(course, [tmp_path / "missing.zip"])
 
 
+@pytest.mark.slow
 def test_settings_pattern_is_in_nbgrader_config_and_nbgrader_zip_collect_uses_it(course, tmp_path):
     "The generated nbgrader_config.py carries settings.ini's pattern, so `nbgrader zip_collect` alone reads the names."
     ini = tmp_path / "settings.ini"

@@ -22,6 +22,8 @@ from grader.report import is_extra
 
 from bank_runner import load_cells, run_notebook
 
+pytestmark = pytest.mark.slow  # runs every notebook's test cells on the course's own format
+
 REFERENCE = Path(__file__).resolve().parent / "course_format" / "reference"
 ROOT = Path(__file__).resolve().parents[1]
 # Part 5's cells train on CIFAR-10 for minutes: tests/test_experiments.py and the pipeline test cover them

@@ -110,6 +110,7 @@ def test_find_falls_back_to_the_sample(tmp_path, monkeypatch, capsys):
     assert "embedded sample" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not FULL_COPY.exists(), reason=f"the full CIFAR-10 JPEG copy is not at {FULL_COPY}")
 def test_full_jpeg_copy_loads_in_label_order():
     ds = cifar10(root=FULL_COPY, train=False)

@@ -2,7 +2,8 @@
 
 The student site (the default) must show no solution line, no reference answer and no hidden test; the instructor
 site shows solutions but no hidden test. The browser part loads every page in headless Chromium (Debian's
-`chromium` and `chromium-driver`, installed by `make browser`); where it cannot start it skips and says why.
+`chromium` and `chromium-driver`, installed by `make sysdeps`); where it cannot start it skips and says why (without
+them it fails under `make test` as root: tests/test_sysdeps.py).
 Screenshots of the home page and of a chapter are kept in build/test-artifacts/docs/ (not committed).
 """
 import base64
@@ -18,6 +19,10 @@ from PIL import Image
 
 from docsite.build import NBS, ROOT, build, notebooks
 from docsite.leaks import check_site, forbidden_lines, page_text
+
+from conftest import need
+
+pytestmark = pytest.mark.slow  # builds the site; Chromium
 
 ARTEFACTS = ROOT / "build" / "test-artifacts" / "docs"
 
@@ -106,9 +111,8 @@ def test_figures_are_real_images(student_site):
 
 @pytest.fixture(scope="module")
 def browser():
+    need("chromium", "chromedriver")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (`make browser` installs them as root)")
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     options = webdriver.ChromeOptions()

@@ -110,6 +110,7 @@ def run_cli(*args, cwd=None, timeout=300):
                           env=env_without_data(), cwd=cwd, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_cli_run_exp_with_the_course_flags(tmp_path):
     res = run_cli("run-exp", "-n", "cli", "-K", "4", "8", "-L", "1", "-P", "2", "-H", "10", "-M", "resnet",
                   "--bs-train", "10", "--bs-test", "5", "--batches", "1", "--epochs", "1", "--early-stopping", "2",
@@ -168,6 +169,7 @@ def test_an_exercise_still_a_stub_is_reported_as_such_not_as_a_config_that_canno
     assert e.value.code == 1 and err == f"error: {unwritten}\n"
 
 
+@pytest.mark.slow
 def test_the_dlcourse_console_command_is_installed():
     script = Path(PY).with_name("dlcourse")
     assert script.exists(), "pyproject.toml's [project.scripts] installs `dlcourse` (run make install)"
@@ -175,6 +177,7 @@ def test_the_dlcourse_console_command_is_installed():
     assert res.returncode == 0 and "--filters-per-layer" in res.stdout
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_no_result_file(tmp_path):
     proc = subprocess.Popen([PY, "-m", "dlcourse.experiments", "run-exp", "-n", "killed", "-K", "4", "-L", "1",
                              "-P", "1", "-H", "8", "--bs-train", "10", "--batches", "1", "--epochs", "100000",
@@ -307,6 +310,7 @@ def train_both_ways(device, epochs=2):
     return results
 
 
+@pytest.mark.slow
 def test_fast_path_trains_exactly_as_the_course_loop_on_cpu():
     # Same batches in the same order, bit-identical inputs, and the same random numbers for dropout: on the CPU
     # the two paths compute the same thing, so losses and accuracies agree exactly (tolerance 0).
@@ -346,6 +350,7 @@ def test_your_cnn_trains_through_cnn_experiment(tmp_path):
 
 # --- a student's package ---
 
+@pytest.mark.slow
 def test_students_export_gives_their_own_cli(tmp_path):
     "A student's nbdev-export makes `python -m hw2.experiments run-exp` work, with the student's own models."
     from grader.course import STUDENT_PYPROJECT, load_settings, student_fields

@@ -26,6 +26,10 @@ from grader.formgrader import is_written_answer, rubric_points, server_command, 
 from grader.report import format_table, scores, write_breakdown
 from grader.samples import SAMPLES, build_submission
 
+from conftest import need
+
+pytestmark = pytest.mark.slow  # grades a course; a Jupyter server and Chromium
+
 ARTEFACTS = ROOT / "build" / "test-artifacts" / "formgrader"
 PART, STUDENT = "part1_backprop", "reference"
 SCORED, FULL = ("part1_q1", 3, 4), ("part1_q2", 2)  # (grade id, score entered, points), (grade id, points)
@@ -111,9 +115,8 @@ def server(course, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
+    need("chromium", "chromedriver")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (`make sysdeps` installs them as root)")
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     options = webdriver.ChromeOptions()

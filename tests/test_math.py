@@ -18,7 +18,10 @@ import pytest
 from grader.batch import Batch
 from grader.course import MATHJAX_URL, Course, load_settings
 from grader.samples import SAMPLES, build_submission
+from conftest import need
 from lab_server import lab_server
+
+pytestmark = pytest.mark.slow  # grades a course; Chromium
 
 SETTINGS = load_settings()
 AID = SETTINGS.assignment_id
@@ -61,9 +64,8 @@ def course(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     "Headless Chromium that reaches no host but 127.0.0.1 and logs every request it sends."
+    need("chromium", "chromedriver")
     chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.skip("Debian's chromium and chromium-driver are not installed (`make browser` installs them as root)")
     from selenium import webdriver
     from selenium.common.exceptions import WebDriverException
     options = webdriver.ChromeOptions()

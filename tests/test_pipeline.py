@@ -20,6 +20,8 @@ from grader.batch import Batch
 from grader.course_import import import_submissions
 from grader.samples import SAMPLES, build_submission, edited_parts
 
+pytestmark = pytest.mark.slow  # grades whole submissions
+
 
 @pytest.fixture(scope="module")
 def course(tmp_path_factory):

@@ -28,8 +28,18 @@ from grader.runner import make_runner
 from grader.sandbox import UID_RANGE, bwrap_available
 from grader.samples import SAMPLES, build_submission
 
-REASON = bwrap_available()
-pytestmark = pytest.mark.skipif(REASON is not None, reason=f"no sandbox: {REASON}")
+from conftest import need
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sandbox():
+    "bubblewrap, and a sandbox it can start here (a missing bwrap fails under `make test` as root)."
+    need("bwrap")
+    if (reason := bwrap_available()) is not None:
+        pytest.skip(f"no sandbox: {reason}")
+
 
 TOKEN = uuid.uuid4().hex[:8]  # marks this run's stray processes and files
 

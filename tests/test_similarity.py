@@ -17,6 +17,8 @@ from grader.course import Course, load_settings
 from grader.samples import Sample, build_submission
 from grader.similarity import exercise_cells, similarity
 
+pytestmark = pytest.mark.slow  # grades a course of copied submissions
+
 PARTS = ("part1_backprop", "part2_optimizers")
 ALT = {a.name: a for a in ALTERNATIVES}
 INDEPENDENT = {

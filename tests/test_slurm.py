@@ -26,6 +26,7 @@ def test_without_slurm_the_error_says_so(monkeypatch, tmp_path):
         SlurmArray("s", ["true"], log_dir=tmp_path).submit()
 
 
+@pytest.mark.slow
 def test_a_job_array_runs_every_task_with_a_log_each(slurm, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -39,6 +40,7 @@ def test_a_job_array_runs_every_task_with_a_log_each(slurm, tmp_path):
     assert (tmp_path / "logs" / "t.sbatch").read_text() == array.script()
 
 
+@pytest.mark.slow
 def test_the_study_on_slurm_submits_only_the_runs_without_results(slurm, tmp_path, monkeypatch, capsys):
     monkeypatch.delenv(ENV_VAR, raising=False)
     names = ["exp1_1_L2_K32", "exp1_3_L1_K64-128-256"]

@@ -27,6 +27,8 @@ from grader.edition import (build_student_package, edition_notebook, exported_mo
                             helper_modules, reference_lines, student_edition)
 from grader.samples import SAMPLES, build_submission
 
+pytestmark = pytest.mark.slow  # builds the edition and installs it in fresh venvs
+
 SETTINGS = load_settings()
 PACKAGE, AID = SETTINGS.student_package, SETTINGS.assignment_id
 NOTEBOOKS = [f"{part}.ipynb" for part in SETTINGS.parts]

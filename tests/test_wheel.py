@@ -16,6 +16,8 @@ from fresh_venv import FreshVenv
 from grader.course import NBS_DIR, ROOT, load_settings
 from grader.edition import find_reference_code, reference_lines
 
+pytestmark = pytest.mark.slow  # builds the wheel and installs it in a fresh venv
+
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
