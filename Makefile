@@ -107,8 +107,8 @@ gpu-check:
 
 # What gpu-check needs on a GPU machine whose PyTorch image lacks the grading tools: wheels for its Python in .whl/
 GPU_PY ?= 3.12
-gpu-wheels: $(STAMP)
-	$(BIN)/python -m pip download --quiet --no-deps --only-binary=:all: --python-version $(GPU_PY) --implementation cp \
+gpu-wheels:
+	$(GPU_PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version $(GPU_PY) --implementation cp \
 	  $(foreach p,manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64,--platform $(p)) \
 	  -d .whl -r bench/gpu_requirements.txt
 	cd .whl && apt-get download bubblewrap || echo "warning: no bubblewrap package: gpu-check grades without the sandbox"
