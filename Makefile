@@ -107,3 +107,22 @@ bench: $(STAMP)
 	$(BIN)/python bench/layers.py --threads 1
 	$(BIN)/python bench/sandbox_overhead.py
 	$(BIN)/python bench/course_throughput.py
+
+# Everything that needs CUDA in one go, one report in OUT (report.md, report.json), within BUDGET seconds; DRY=1 is its
+# dry run on a CPU (in `make test`). No install step: a GPU machine has no network (guide/gpucheck.md).
+# make gpu-check OUT=folder [CIFAR10=data/cifar10-jpeg.tar.gz] [DRY=1] [BUDGET=480]
+.PHONY: gpu-check gpu-wheels
+BUDGET ?= 480
+GPU_PYTHON ?= $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-check:
+	$(if $(OUT),,$(error OUT=folder is required: where report.md and report.json go))
+	$(GPU_PYTHON) bench/gpu_check.py --out $(OUT) --budget $(BUDGET) $(if $(DRY),--dry,--cifar10 $(CIFAR10))
+
+# What gpu-check needs on a GPU machine whose PyTorch image lacks the grading tools: wheels for its Python in .whl/
+GPU_PY ?= 3.12
+gpu-wheels:
+	$(GPU_PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version $(GPU_PY) --implementation cp \
+	  $(foreach p,manylinux_2_28_x86_64 manylinux_2_27_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64 manylinux1_x86_64,--platform $(p)) \
+	  -d .whl -r bench/gpu_requirements.txt
+	cd .whl && apt-get download bubblewrap || echo "warning: no bubblewrap package: gpu-check grades without the sandbox"
+	du -sh .whl
