@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytestmark = pytest.mark.slow  # one dry run of the whole check, about 80 s
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bench" / "gpu_check.py"
 STEPS = ["pytest-cuda", "loader-bench", "grade-cpu", "grade-cuda", "yourcnn", "study"]
