@@ -51,6 +51,30 @@ def need(*tools):
         pytest.skip(msg)
 
 
+def chromium(*args, window="1280,1600", log_requests=False, page_load_timeout=60):
+    """Headless Chromium through selenium, for a module-scoped fixture to `yield from`: skips (or fails, see `need`)
+    without Debian's chromium and chromium-driver, and skips where it cannot start. `args`: more Chromium flags;
+    `log_requests`: keep every network request in the performance log."""
+    need("chromium", "chromedriver")
+    from selenium import webdriver
+    from selenium.common.exceptions import WebDriverException
+    options = webdriver.ChromeOptions()
+    options.binary_location = shutil.which("chromium")
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                f"--window-size={window}", *args):
+        options.add_argument(arg)
+    if log_requests:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    try:
+        chrome = webdriver.Chrome(service=webdriver.ChromeService(executable_path=shutil.which("chromedriver")),
+                                  options=options)
+    except WebDriverException as e:
+        pytest.skip(f"headless Chromium cannot start: {e.msg}")
+    chrome.set_page_load_timeout(page_load_timeout)
+    yield chrome
+    chrome.quit()
+
+
 def load_asset_maker():
     "tests/assets/make_assets.py as a module (it is a script, not part of a package)."
     spec = importlib.util.spec_from_file_location("make_assets", ASSETS / "make_assets.py")

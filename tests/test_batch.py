@@ -160,15 +160,23 @@ def test_a_merge_that_crashes_loses_and_doubles_nothing(tmp_path, monkeypatch, t
     assert rows(course.gradebook_path) == rows(clean.gradebook_path)
 
 
-def test_a_merge_again_keeps_what_a_person_graded_since(tmp_path, tiny_course):
-    course = tiny_course(tmp_path / "course")
+def graded_then_by_hand(course, score, comment=None):
+    "ann autograded (t1: 0 of 1, t2: 2) and merged, then t1 scored `score` by hand (with `comment`): the batch."
     scratch(course, "r1", "worker-0", {"ann": {"t1": 0, "t2": 2}})
     batch = Batch(course)
     batch.merge()
     s = course.settings
     with Gradebook(f"sqlite:///{course.gradebook_path}", course_id=s.course_id) as gb:
-        gb.find_grade("t1", "nb", s.assignment_id, "ann").manual_score = 1
+        gb.find_grade("t1", "nb", s.assignment_id, "ann").manual_score = score
+        if comment:
+            gb.find_comment("t1_answer", "nb", s.assignment_id, "ann").manual_comment = comment
         gb.db.commit()
+    return batch
+
+
+def test_a_merge_again_keeps_what_a_person_graded_since(tmp_path, tiny_course):
+    course = tiny_course(tmp_path / "course")
+    batch = graded_then_by_hand(course, 1)
     batch.merge()
     assert [g[4] for g in rows(course.gradebook_path)[0]] == [1, None]
 
@@ -176,14 +184,7 @@ def test_a_merge_again_keeps_what_a_person_graded_since(tmp_path, tiny_course):
 def test_grading_again_keeps_what_a_person_graded(tmp_path, tiny_course):
     "A student graded by hand, then autograded again (a resubmission): the person's score and comment stay."
     course = tiny_course(tmp_path / "course")
-    scratch(course, "r1", "worker-0", {"ann": {"t1": 0, "t2": 2}})
-    batch = Batch(course)
-    batch.merge()
-    s = course.settings
-    with Gradebook(f"sqlite:///{course.gradebook_path}", course_id=s.course_id) as gb:
-        gb.find_grade("t1", "nb", s.assignment_id, "ann").manual_score = 0.5
-        gb.find_comment("t1_answer", "nb", s.assignment_id, "ann").manual_comment = "half: no edge case"
-        gb.db.commit()
+    batch = graded_then_by_hand(course, 0.5, "half: no edge case")
     # the second run's worker starts from a snapshot and grades a fresh submission: no manual score in it
     scratch(course, "r2", "worker-0", {"ann": {"t1": 1, "t2": 0}})
     assert batch.merge() == 1

@@ -20,7 +20,7 @@ from PIL import Image
 from docsite.build import NBS, ROOT, build, notebooks
 from docsite.leaks import check_site, forbidden_lines, page_text
 
-from conftest import need
+from conftest import chromium
 
 pytestmark = pytest.mark.slow  # builds the site; Chromium
 
@@ -111,21 +111,7 @@ def test_figures_are_real_images(student_site):
 
 @pytest.fixture(scope="module")
 def browser():
-    need("chromium", "chromedriver")
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600"):
-        options.add_argument(arg)
-    try:
-        chrome = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
-    except WebDriverException as e:
-        pytest.skip(f"headless Chromium cannot start: {e.msg}")
-    chrome.set_page_load_timeout(60)
-    yield chrome
-    chrome.quit()
+    yield from chromium()
 
 
 def _wait(chrome, script, timeout=30):

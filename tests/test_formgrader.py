@@ -26,7 +26,7 @@ from grader.formgrader import is_written_answer, rubric_points, server_command, 
 from grader.report import format_table, scores, write_breakdown
 from grader.samples import SAMPLES, build_submission
 
-from conftest import need
+from conftest import chromium
 
 pytestmark = pytest.mark.slow  # grades a course; a Jupyter server and Chromium
 
@@ -115,23 +115,7 @@ def server(course, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    need("chromium", "chromedriver")
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--window-size=1400,1600"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # every network request, for the CDN check
-    try:
-        chrome = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
-    except WebDriverException as e:
-        pytest.skip(f"headless Chromium cannot start: {e.msg}")
-    chrome.set_page_load_timeout(60)
-    yield chrome
-    chrome.quit()
+    yield from chromium(window="1400,1600", log_requests=True)  # every request, for the CDN check
 
 
 def wait(chrome, script, timeout=60):

@@ -18,7 +18,7 @@ import pytest
 from grader.batch import Batch
 from grader.course import MATHJAX_URL, Course, load_settings
 from grader.samples import SAMPLES, build_submission
-from conftest import need
+from conftest import chromium
 from lab_server import lab_server
 
 pytestmark = pytest.mark.slow  # grades a course; Chromium
@@ -64,23 +64,8 @@ def course(tmp_path_factory):
 @pytest.fixture(scope="module")
 def browser():
     "Headless Chromium that reaches no host but 127.0.0.1 and logs every request it sends."
-    need("chromium", "chromedriver")
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    from selenium import webdriver
-    from selenium.common.exceptions import WebDriverException
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1600",
-                "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    try:
-        chrome = webdriver.Chrome(service=webdriver.ChromeService(executable_path=driver), options=options)
-    except WebDriverException as e:
-        pytest.skip(f"headless Chromium cannot start: {e.msg}")
-    chrome.set_page_load_timeout(120)
-    yield chrome
-    chrome.quit()
+    yield from chromium("--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1", log_requests=True,
+                        page_load_timeout=120)
 
 
 def typeset(chrome, url, n, timeout=120) -> dict:
