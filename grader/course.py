@@ -395,13 +395,18 @@ class Course:
         return out
 
 
-def ship_mathjax(folders):
-    "Put the MathJax that feedback pages load into each folder (`MATHJAX_URL`): a student's folder is self-contained."
+def mathjax_dir() -> Path:
+    "MathJax 3 as the sphinx-mathjax-offline wheel ships it: what feedback and formgrader pages load (no CDN)."
     spec = importlib.util.find_spec("sphinx-mathjax-offline")
     if spec is None:
-        raise CourseError("sphinx-mathjax-offline is not installed: it ships the MathJax of the feedback pages "
-                          "(`pip install -e '.[dev]'`)")
-    src, copied = Path(spec.origin).parent / "static" / "mathjax" / MATHJAX_FILE, None
+        raise CourseError("sphinx-mathjax-offline is not installed: it ships the MathJax of the feedback and "
+                          "formgrader pages (`pip install -e '.[dev]'`)")
+    return Path(spec.origin).parent / "static" / "mathjax"
+
+
+def ship_mathjax(folders):
+    "Put the MathJax that feedback pages load into each folder (`MATHJAX_URL`): a student's folder is self-contained."
+    src, copied = mathjax_dir() / MATHJAX_FILE, None
     for folder in folders:
         dest = Path(folder) / MATHJAX_URL
         dest.parent.mkdir(exist_ok=True)

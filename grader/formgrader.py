@@ -10,7 +10,6 @@ by `nbgrader generate_feedback`, which never sees them).
 
 `python -m grader formgrader` starts JupyterLab in the course directory with this extension in place of nbgrader's.
 """
-import importlib.util
 import os
 import re
 import subprocess
@@ -26,11 +25,6 @@ MARK_SCHEME_BEGIN, MARK_SCHEME_END = "BEGIN MARK SCHEME", "END MARK SCHEME"  # n
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 MATHJAX_URL = "dlcourse/mathjax"  # under the server's base URL
 EXTENSION = {"grader.formgrader": True, "nbgrader.server_extensions.formgrader": False}
-
-
-def mathjax_dir() -> Path:
-    "MathJax 3 as the sphinx-mathjax-offline wheel ships it (the docs site copies the same files)."
-    return Path(importlib.util.find_spec("sphinx-mathjax-offline").origin).parent / "static" / "mathjax"
 
 
 def split_rubric(source: str) -> tuple:
@@ -89,6 +83,8 @@ def _load_jupyter_server_extension(serverapp):
     from jupyter_server.base.handlers import AuthenticatedFileHandler
     from jupyter_server.utils import url_path_join
     from nbgrader.server_extensions.formgrader import formgrader, handlers
+
+    from grader.course import mathjax_dir  # grader.course imports this module
 
     formgrader.load_jupyter_server_extension(serverapp)
     webapp = serverapp.web_app
