@@ -5,7 +5,6 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -13,18 +12,14 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from conftest import free_port
 
 
 @contextlib.contextmanager
 def lab_server(folder: Path, settings: Path, python=sys.executable, env=None, timeout=120):
     """`python -m jupyterlab` serving `folder` (run from there, as a student runs `jupyter lab`), its user settings in
     `settings`; yields (base URL, token)."""
-    settings, token, port = Path(settings), secrets.token_hex(16), _free_port()
+    settings, token, port = Path(settings), secrets.token_hex(16), free_port()
     env = {**(env or os.environ), **{f"JUPYTER_{kind.upper()}_DIR": str(settings / kind)
                                      for kind in ("config", "data", "runtime")}}
     settings.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,6 @@ import csv
 import glob
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.request
@@ -26,7 +25,7 @@ from grader.formgrader import is_written_answer, rubric_points, server_command, 
 from grader.report import format_table, scores, write_breakdown
 from grader.samples import SAMPLES, build_submission
 
-from conftest import chromium
+from conftest import chromium, free_port
 
 pytestmark = pytest.mark.slow  # grades a course; a Jupyter server and Chromium
 
@@ -83,12 +82,6 @@ def test_rubrics_reach_neither_release_nor_solution_version(course):
 
 
 # --- the formgrader in Chromium -------------------------------------------------------------------------------
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def server(course, tmp_path_factory):
