@@ -349,7 +349,7 @@ def grade_reference(args):
     "`grade`: a course of its own at --root, the reference submission graded there; its grades as JSON."
     from grader.batch import Batch
     from grader.course import Course, load_settings
-    from grader.report import gradebook, scores
+    from grader.report import scores
     from grader.samples import SAMPLES, build_submission
     from grader.sandbox import bwrap_available
     settings = load_settings()
@@ -367,7 +367,7 @@ def grade_reference(args):
     build_submission(course, SAMPLES["reference"])
     error = Batch(course).grade(["reference"], progress=False).get("reference")
     table = scores(course, ["reference"])["reference"]
-    with gradebook(course) as gb:
+    with course.gradebook() as gb:
         maxima = {nb.name: {g.name: g.max_score for g in nb.grade_cells}
                   for nb in gb.find_assignment(settings.assignment_id).notebooks}
     parts = {part: None if sc is None else dict(cells=sc.cells, max=maxima[part], auto=sc.auto, auto_max=sc.auto_max,

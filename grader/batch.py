@@ -196,7 +196,7 @@ class Batch:
         ledger, course_fp = self.ledger(), self.course_fingerprint()
         in_gradebook = set()
         if self.course.gradebook_path.exists():
-            with Gradebook(f"sqlite:///{self.course.gradebook_path}", course_id=s.course_id) as gb:
+            with self.course.gradebook() as gb:
                 try:
                     in_gradebook = {sub.student_id for sub in gb.find_assignment(s.assignment_id).submissions}
                 except MissingEntry:
@@ -222,7 +222,7 @@ class Batch:
         s = self.course.settings
         ledger, merged = self.ledger(), 0
         if markers:
-            with Gradebook(f"sqlite:///{self.course.gradebook_path}", course_id=s.course_id) as dst:
+            with self.course.gradebook() as dst:
                 for m, db in tqdm(markers, desc="merging", unit="submission", disable=not progress):
                     entry = ledger.setdefault(m["student"], {})
                     new = [p for p in m["notebooks"] if entry.get(p, {}).get("finished", 0) < m["finished"]]

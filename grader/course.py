@@ -287,6 +287,10 @@ class Course:
         self.solution = self.root / "solution" / aid
         self.gradebook_path = self.root / "gradebook.db"
 
+    def gradebook(self) -> Gradebook:
+        "nbgrader's gradebook of the course, to use as a context manager."
+        return Gradebook(f"sqlite:///{self.gradebook_path}", course_id=self.settings.course_id)
+
     def submitted(self, student: str) -> Path:
         return self.root / "submitted" / student / self.settings.assignment_id
 
@@ -372,7 +376,7 @@ class Course:
     def remove_students(self, students):
         "Forget these students: their gradebook entries and their submitted and autograded folders."
         if self.gradebook_path.exists():
-            with Gradebook(f"sqlite:///{self.gradebook_path}", course_id=self.settings.course_id) as gb:
+            with self.gradebook() as gb:
                 known = {s.id for s in gb.students}
                 for student in set(students) & known:
                     gb.remove_student(student)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import MissingEntry
 
 
 @dataclass
@@ -81,15 +81,11 @@ def verdicts(course, student, part) -> dict:
     return dict(nbformat.read(path, as_version=4).metadata.get("dlcourse", {}).get("verdicts", {}))
 
 
-def gradebook(course) -> Gradebook:
-    return Gradebook(f"sqlite:///{course.gradebook_path}", course_id=course.settings.course_id)
-
-
 def all_students(course) -> list:
     "Every student the gradebook knows and every one with a folder in submitted/, sorted."
     known = set(course.submitted_students())
     if course.gradebook_path.exists():
-        with gradebook(course) as gb:
+        with course.gradebook() as gb:
             known |= {st.id for st in gb.students}
     return sorted(known)
 
@@ -102,7 +98,7 @@ def scores(course, students=None) -> dict:
     table = {student: dict.fromkeys(s.parts) for student in students}
     if not course.gradebook_path.exists():
         return table
-    with gradebook(course) as gb:
+    with course.gradebook() as gb:
         for student in students:
             for part in s.parts:
                 try:
@@ -209,7 +205,7 @@ def write_atomic(path: Path, text: str):
 
 def grade_cells(course) -> dict:
     "part -> (its test cells' grade ids, its written answers' grade ids), as the gradebook lists them."
-    with gradebook(course) as gb:
+    with course.gradebook() as gb:
         try:
             notebooks = {nb.name: nb for nb in gb.find_assignment(course.settings.assignment_id).notebooks}
         except MissingEntry:  # no student version built yet: no cells
@@ -278,7 +274,7 @@ def write_lms(course, path: Path, table=None) -> Path:
     aid, parts = course.settings.assignment_id, course.settings.parts
     names = {}
     if course.gradebook_path.exists():
-        with gradebook(course) as gb:
+        with course.gradebook() as gb:
             names = {st.id: (f"{st.last_name}, {st.first_name}" if st.last_name else st.id, st.lms_user_id or "")
                      for st in gb.students}
     rows = [LMS_ID_COLUMNS + [f"{aid} total"] + [f"{aid} {part}" for part in parts]]
